@@ -1,0 +1,99 @@
+// The request and result types of the key-value service: the one request path that every front
+// end (HTTP, protobuf, RESP, CLI) speaks. Front ends translate their wire form into these and
+// back; they never carry quorum, versioning or storage logic of their own.
+
+import type { Result } from './errors.js';
+
+/** A key in a bucket in a bucket type. Buckets and keys are binary; type names are text. */
+export interface ObjectKey {
+  readonly type: string;
+  readonly bucket: Uint8Array;
+  readonly key: Uint8Array;
+}
+
+/** A quorum: a number of replicas, or a symbolic value resolved against n_val. */
+export type Quorum = number | 'one' | 'quorum' | 'all' | 'default';
+
+export interface UserMeta {
+  readonly key: string;
+  readonly value: string;
+}
+
+/** What a client sends as the value of a write. */
+export interface NewContent {
+  readonly value: Uint8Array;
+  readonly contentType: string;
+  readonly userMeta: readonly UserMeta[];
+}
+
+/** One sibling as a client sees it. */
+export interface Content extends NewContent {
+  readonly lastModifiedMs: number;
+  /** Stable identifier of this sibling (derived from its dot). */
+  readonly vtag: string;
+  readonly deleted: boolean;
+}
+
+export interface ReadOptions {
+  readonly r?: Quorum;
+  readonly pr?: Quorum;
+  readonly nVal?: number;
+  readonly notfoundOk?: boolean;
+  readonly basicQuorum?: boolean;
+  readonly timeoutMs?: number;
+}
+
+export interface WriteOptions {
+  readonly w?: Quorum;
+  readonly dw?: Quorum;
+  readonly pw?: Quorum;
+  readonly nVal?: number;
+  readonly timeoutMs?: number;
+}
+
+export interface GetRequest extends ReadOptions {
+  readonly key: ObjectKey;
+}
+
+/**
+ * `found: false` with a context means the key is deleted (only tombstones remain); the context
+ * lets a writer supersede the tombstone. `contents` holds live siblings only, in a stable order.
+ */
+export type GetReply =
+  | { readonly found: true; readonly contents: readonly Content[]; readonly context: Uint8Array }
+  | { readonly found: false; readonly context: Uint8Array | undefined };
+
+export interface PutRequest extends WriteOptions {
+  readonly key: ObjectKey;
+  /** The causal context the writer saw (from a read); absent for a blind write. */
+  readonly context: Uint8Array | undefined;
+  readonly content: NewContent;
+  readonly returnBody?: boolean;
+  /** Only write when the key holds no live value. Decided where the write is applied. */
+  readonly ifNoneMatch?: boolean;
+  /** Only write when the stored context equals `context`. Decided where the write is applied. */
+  readonly ifNotModified?: boolean;
+}
+
+export interface PutReply {
+  /** The context of the object after the write. */
+  readonly context: Uint8Array;
+  /** Live siblings after the write, when `returnBody` was asked for. */
+  readonly contents: readonly Content[] | undefined;
+}
+
+export interface DeleteRequest extends WriteOptions {
+  readonly key: ObjectKey;
+  readonly context: Uint8Array | undefined;
+}
+
+export interface DeleteReply {
+  readonly context: Uint8Array;
+}
+
+/** The service every front end calls. Implemented by the node's coordinators. */
+export interface KvService {
+  get(request: GetRequest): Promise<Result<GetReply>>;
+  put(request: PutRequest): Promise<Result<PutReply>>;
+  delete(request: DeleteRequest): Promise<Result<DeleteReply>>;
+}
