@@ -1,0 +1,85 @@
+// The coordinator actor: runs get and put coordinators on the node the client reached. It gives
+// each request an id, routes vnode replies to the coordinator with that id, owns the request's
+// deadline timer, and forgets the coordinator once it has finished (including read repair).
+// The in-flight table is bounded: past `inflightMax` a request is refused with `overload`.
+
+import { type CoordinatorEffect, GetCoordinator, PutCoordinator } from '../src/core/coordinator.js';
+import type { ResolvedRead, ResolvedWrite } from '../src/core/bucket.js';
+import { type Result, fail } from '../src/core/errors.js';
+import type { GetReply, PutReply } from '../src/core/kv.js';
+import type { VnodePut, VnodeReply } from '../src/core/messages.js';
+import type { Clock, TimerHandle, VnodeRouter } from './ports.js';
+
+interface Running {
+  readonly coordinator: GetCoordinator | PutCoordinator;
+  readonly timer: TimerHandle;
+  resolve: ((result: Result<never>) => void) | undefined;
+}
+
+export class CoordinatorActor {
+  private nextRequestId = 1;
+  private readonly running = new Map<number, Running>();
+
+  constructor(
+    private readonly router: VnodeRouter,
+    private readonly clock: Clock,
+    private readonly inflightMax: number,
+  ) {}
+
+  get inflight(): number {
+    return this.running.size;
+  }
+
+  get(preferenceList: readonly number[], storageKey: Uint8Array, quorum: ResolvedRead): Promise<Result<GetReply>> {
+    return this.run((id) => new GetCoordinator(id, preferenceList, storageKey, quorum), quorum.timeoutMs);
+  }
+
+  put(
+    preferenceList: readonly number[],
+    put: Omit<VnodePut, 'type' | 'requestId' | 'partition'>,
+    quorum: ResolvedWrite,
+    returnBody: boolean,
+  ): Promise<Result<PutReply>> {
+    return this.run((id) => new PutCoordinator(id, preferenceList, put, quorum, returnBody), quorum.timeoutMs);
+  }
+
+  /** Routes a vnode reply to its coordinator; replies for finished requests are dropped. */
+  onReply(reply: VnodeReply): void {
+    const entry = this.running.get(reply.requestId);
+    if (entry === undefined) return;
+    this.perform(reply.requestId, entry, entry.coordinator.onReply(reply));
+  }
+
+  private run<T>(make: (id: number) => GetCoordinator | PutCoordinator, timeoutMs: number): Promise<Result<T>> {
+    if (this.running.size >= this.inflightMax) {
+      return Promise.resolve(fail('overload', `${this.running.size} requests in flight on this node, the limit is ${this.inflightMax}; retry later`));
+    }
+    const id = this.nextRequestId++;
+    const coordinator = make(id);
+    return new Promise((resolve) => {
+      const timer = this.clock.setTimer(timeoutMs, () => {
+        const entry = this.running.get(id);
+        if (entry !== undefined) this.perform(id, entry, entry.coordinator.onTimeout());
+      });
+      const entry: Running = { coordinator, timer, resolve: resolve as (result: Result<never>) => void };
+      this.running.set(id, entry);
+      this.perform(id, entry, coordinator.start());
+    });
+  }
+
+  private perform(id: number, entry: Running, effects: readonly CoordinatorEffect<unknown>[]): void {
+    for (const effect of effects) {
+      if (effect.type === 'send') {
+        this.router.send(effect.request);
+      } else {
+        const resolve = entry.resolve;
+        entry.resolve = undefined;
+        resolve?.(effect.result as Result<never>);
+      }
+    }
+    if (entry.coordinator.finished && this.running.get(id) === entry) {
+      this.running.delete(id);
+      this.clock.clearTimer(entry.timer);
+    }
+  }
+}

@@ -1,0 +1,61 @@
+// The vnode actor: owns one partition's data on its host. A request comes in, the core decides,
+// the write goes to storage, and the reply goes out with the LSN that must be durable before the
+// host may send it. It never sends a reply for a write that is not durable, and never shows a
+// reader a value that is not durable yet (a dirty read could be lost in a crash).
+
+import { applyPut, applyReplicate } from '../src/core/vnode.js';
+import { assertNever } from '../src/core/errors.js';
+import type { VnodeReply, VnodeRequest } from '../src/core/messages.js';
+import type { ActorId } from '../src/core/version-vector.js';
+import type { VnodeStoragePort } from './ports.js';
+
+/** The storage key under which a vnode keeps its causal identity; no object key starts with 0. */
+export const actorIdKey = Uint8Array.of(0, 0x61, 0x63, 0x74, 0x6f, 0x72);
+
+export interface VnodeOutcome {
+  readonly reply: VnodeReply;
+  /** Send the reply once this LSN is durable (0: at once). */
+  readonly durableLsn: number;
+}
+
+/**
+ * Returns the vnode's actor id, making a fresh one when the partition has none: a partition
+ * that lost its data must not reuse the identity under which it acknowledged writes before.
+ */
+export function ensureActorId(partition: number, storage: VnodeStoragePort, freshId: () => ActorId): { actorId: ActorId; lsn: number } {
+  const stored = storage.get(partition, actorIdKey);
+  if (stored !== undefined) return { actorId: new TextDecoder().decode(stored), lsn: storage.pendingLsnOf(partition, actorIdKey) };
+  const actorId = freshId();
+  return { actorId, lsn: storage.put(partition, actorIdKey, new TextEncoder().encode(actorId)) };
+}
+
+export class VnodeActor {
+  constructor(
+    readonly partition: number,
+    readonly actorId: ActorId,
+    private readonly storage: VnodeStoragePort,
+  ) {}
+
+  handle(request: VnodeRequest): VnodeOutcome {
+    const { requestId, partition, storageKey } = request;
+    switch (request.type) {
+      case 'VnodeGet': {
+        const object = this.storage.get(partition, storageKey);
+        return { reply: { type: 'VnodeGetReply', requestId, partition, object }, durableLsn: this.storage.pendingLsnOf(partition, storageKey) };
+      }
+      case 'VnodePut': {
+        const applied = applyPut(this.storage.get(partition, storageKey), request, this.actorId);
+        if (!applied.ok) return { reply: { type: 'VnodeFailed', requestId, partition, error: applied.error }, durableLsn: 0 };
+        const lsn = this.storage.put(partition, storageKey, applied.value.bytes);
+        return { reply: { type: 'VnodePutReply', requestId, partition, object: applied.value.bytes }, durableLsn: lsn };
+      }
+      case 'VnodeReplicate': {
+        const merged = applyReplicate(this.storage.get(partition, storageKey), request.object);
+        const lsn = merged === undefined ? this.storage.pendingLsnOf(partition, storageKey) : this.storage.put(partition, storageKey, merged);
+        return { reply: { type: 'VnodeReplicateReply', requestId, partition }, durableLsn: lsn };
+      }
+      default:
+        return assertNever(request);
+    }
+  }
+}

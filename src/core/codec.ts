@@ -1,0 +1,236 @@
+// Binary encodings of what the core persists and hands to clients: stored objects, causal
+// contexts (version vectors) and storage keys. Pure byte manipulation with a bounded decoder:
+// a decode of untrusted bytes either returns a well-formed value or a `DecodeError`, never a
+// half-built one. Format changes get a new version byte, never a reinterpretation of old bytes.
+
+import type { ObjectKey } from './kv.js';
+import type { KvObject, Sibling } from './object.js';
+import { type VersionVector, type VvEntry, vvIsWellFormed } from './version-vector.js';
+
+const objectFormatV1 = 1;
+const contextFormatV1 = 1;
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+export class DecodeError extends Error {
+  readonly code = 'decode_error';
+}
+
+class Writer {
+  private buffer = new Uint8Array(256);
+  private view = new DataView(this.buffer.buffer);
+  length = 0;
+
+  private reserve(bytes: number): void {
+    if (this.length + bytes <= this.buffer.length) return;
+    let size = this.buffer.length * 2;
+    while (size < this.length + bytes) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buffer.subarray(0, this.length));
+    this.buffer = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  byte(value: number): void {
+    this.reserve(1);
+    this.buffer[this.length++] = value;
+  }
+
+  /** Unsigned LEB128 for any safe integer. */
+  varint(value: number): void {
+    let rest = value;
+    while (rest >= 0x80) {
+      this.byte((rest % 0x80) | 0x80);
+      rest = Math.floor(rest / 0x80);
+    }
+    this.byte(rest);
+  }
+
+  float64(value: number): void {
+    this.reserve(8);
+    this.view.setFloat64(this.length, value);
+    this.length += 8;
+  }
+
+  bytes(value: Uint8Array): void {
+    this.varint(value.length);
+    this.reserve(value.length);
+    this.buffer.set(value, this.length);
+    this.length += value.length;
+  }
+
+  string(value: string): void {
+    this.bytes(utf8Encoder.encode(value));
+  }
+
+  finish(): Uint8Array {
+    return this.buffer.slice(0, this.length);
+  }
+}
+
+class Reader {
+  private offset = 0;
+  private readonly view: DataView;
+
+  constructor(private readonly input: Uint8Array) {
+    this.view = new DataView(input.buffer, input.byteOffset, input.byteLength);
+  }
+
+  private need(bytes: number): void {
+    if (this.offset + bytes > this.input.length) throw new DecodeError('truncated input');
+  }
+
+  byte(): number {
+    this.need(1);
+    return this.input[this.offset++]!;
+  }
+
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.byte();
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        if (!Number.isSafeInteger(value)) throw new DecodeError('varint out of range');
+        return value;
+      }
+      scale *= 0x80;
+    }
+    throw new DecodeError('varint too long');
+  }
+
+  float64(): number {
+    this.need(8);
+    const value = this.view.getFloat64(this.offset);
+    this.offset += 8;
+    return value;
+  }
+
+  bytes(): Uint8Array {
+    const length = this.varint();
+    this.need(length);
+    const out = this.input.slice(this.offset, this.offset + length);
+    this.offset += length;
+    return out;
+  }
+
+  string(): string {
+    try {
+      return utf8Decoder.decode(this.bytes());
+    } catch (error) {
+      if (error instanceof DecodeError) throw error;
+      throw new DecodeError('invalid utf-8');
+    }
+  }
+
+  /** A count that cannot exceed the bytes left (each item takes at least one byte). */
+  count(): number {
+    const n = this.varint();
+    if (n > this.input.length - this.offset) throw new DecodeError('count exceeds input');
+    return n;
+  }
+
+  end(): void {
+    if (this.offset !== this.input.length) throw new DecodeError('trailing bytes');
+  }
+}
+
+function writeVv(w: Writer, vv: VersionVector): void {
+  w.varint(vv.length);
+  for (const entry of vv) {
+    w.string(entry.actor);
+    w.varint(entry.counter);
+  }
+}
+
+function readVv(r: Reader): VersionVector {
+  const n = r.count();
+  const vv: VvEntry[] = [];
+  for (let i = 0; i < n; i++) vv.push({ actor: r.string(), counter: r.varint() });
+  if (!vvIsWellFormed(vv)) throw new DecodeError('malformed version vector');
+  return vv;
+}
+
+export function encodeObject(object: KvObject): Uint8Array {
+  const w = new Writer();
+  w.byte(objectFormatV1);
+  writeVv(w, object.vv);
+  w.varint(object.siblings.length);
+  for (const s of object.siblings) {
+    // A sibling's actor always appears in the vector, so it is stored as an index into it.
+    const actorIndex = object.vv.findIndex((e) => e.actor === s.dot.actor);
+    if (actorIndex < 0) throw new Error(`assertion failed: sibling actor ${s.dot.actor} missing from vector`);
+    w.varint(actorIndex);
+    w.varint(s.dot.counter);
+    w.byte(s.deleted ? 1 : 0);
+    w.float64(s.lastModifiedMs);
+    w.string(s.contentType);
+    w.varint(s.userMeta.length);
+    for (const m of s.userMeta) {
+      w.string(m.key);
+      w.string(m.value);
+    }
+    w.bytes(s.value);
+  }
+  return w.finish();
+}
+
+export function decodeObject(input: Uint8Array): KvObject {
+  const r = new Reader(input);
+  if (r.byte() !== objectFormatV1) throw new DecodeError('unknown object format');
+  const vv = readVv(r);
+  const n = r.count();
+  const siblings: Sibling[] = [];
+  for (let i = 0; i < n; i++) {
+    const entry = vv[r.varint()];
+    if (entry === undefined) throw new DecodeError('sibling actor index out of range');
+    const counter = r.varint();
+    if (counter < 1 || counter > entry.counter) throw new DecodeError('sibling dot not covered by vector');
+    const deleted = r.byte() === 1;
+    const lastModifiedMs = r.float64();
+    const contentType = r.string();
+    const metaCount = r.count();
+    const userMeta: { key: string; value: string }[] = [];
+    for (let j = 0; j < metaCount; j++) userMeta.push({ key: r.string(), value: r.string() });
+    const previous = siblings[siblings.length - 1]?.dot;
+    if (previous !== undefined && (previous.actor > entry.actor || (previous.actor === entry.actor && previous.counter >= counter))) {
+      throw new DecodeError('siblings out of order or duplicated');
+    }
+    siblings.push({ dot: { actor: entry.actor, counter }, deleted, lastModifiedMs, contentType, userMeta, value: r.bytes() });
+  }
+  r.end();
+  return { siblings, vv };
+}
+
+/** A causal context as clients carry it: opaque bytes holding a version vector. */
+export function encodeContext(vv: VersionVector): Uint8Array {
+  const w = new Writer();
+  w.byte(contextFormatV1);
+  writeVv(w, vv);
+  return w.finish();
+}
+
+export function decodeContext(input: Uint8Array): VersionVector {
+  const r = new Reader(input);
+  if (r.byte() !== contextFormatV1) throw new DecodeError('unknown context format');
+  const vv = readVv(r);
+  r.end();
+  return vv;
+}
+
+/** The storage key of an object: type, bucket and key, length-prefixed so no two collide. */
+export function encodeStorageKey(key: ObjectKey): Uint8Array {
+  const w = new Writer();
+  w.string(key.type);
+  w.bytes(key.bucket);
+  w.bytes(key.key);
+  return w.finish();
+}
+
+export function decodeStorageKey(input: Uint8Array): ObjectKey {
+  const r = new Reader(input);
+  const key = { type: r.string(), bucket: r.bytes(), key: r.bytes() };
+  r.end();
+  return key;
+}

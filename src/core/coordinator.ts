@@ -1,0 +1,253 @@
+// Get and put coordinators: small state machines, named for what they wait on, around pure
+// tallies. They take replies and timeouts as events and return effects as data (vnode requests
+// to send, the one client reply); the coordinator actor performs them and owns the timer.
+// A put goes first to one replica, which applies the write and advances the causal context; the
+// other replicas receive that replica's resulting object and merge it.
+
+import { decodeObject, encodeContext, encodeObject } from './codec.js';
+import { type KvError, type Result, fail, ok } from './errors.js';
+import type { Content, GetReply, PutReply } from './kv.js';
+import type { VnodePut, VnodeReply, VnodeRequest } from './messages.js';
+import { type KvObject, type Sibling, liveSiblings, mergeObjects, sameVersion, toContent } from './object.js';
+import type { ResolvedRead, ResolvedWrite } from './bucket.js';
+
+export type CoordinatorEffect<T> =
+  | { readonly type: 'send'; readonly request: VnodeRequest }
+  | { readonly type: 'reply'; readonly result: Result<T> };
+
+/** Failures worth trying another replica for; the others are answers about the write itself. */
+function isReplicaUnavailable(error: KvError): boolean {
+  return error.code === 'worker_unavailable' || error.code === 'overload' || error.code === 'shutting_down';
+}
+
+/** The siblings a client is shown: all live ones, or only the newest where the bucket disallows siblings. */
+export function visibleContents(object: KvObject, allowMult: boolean): Content[] {
+  const live = liveSiblings(object);
+  if (allowMult || live.length <= 1) return live.map(toContent);
+  let newest: Sibling = live[0]!;
+  for (const s of live) if (s.lastModifiedMs >= newest.lastModifiedMs) newest = s;
+  return [toContent(newest)];
+}
+
+export class PutCoordinator {
+  private state: 'awaitingCoordinatingReplica' | 'awaitingReplicas' | 'done' = 'awaitingCoordinatingReplica';
+  private candidate = 0;
+  private acks = 0;
+  private failures = 0;
+  private answered = 0;
+  private replied = false;
+  private result: { object: Uint8Array; decoded: KvObject } | undefined;
+  private readonly needed: number;
+
+  constructor(
+    private readonly requestId: number,
+    private readonly preferenceList: readonly number[],
+    private readonly put: Omit<VnodePut, 'type' | 'requestId' | 'partition'>,
+    private readonly quorum: ResolvedWrite,
+    private readonly returnBody: boolean,
+  ) {
+    this.needed = Math.max(quorum.w, quorum.dw, quorum.pw, 1);
+  }
+
+  get finished(): boolean {
+    return this.state === 'done';
+  }
+
+  start(): CoordinatorEffect<PutReply>[] {
+    return [this.sendPut()];
+  }
+
+  private sendPut(): CoordinatorEffect<PutReply> {
+    const partition = this.preferenceList[this.candidate]!;
+    return { type: 'send', request: { type: 'VnodePut', requestId: this.requestId, partition, ...this.put } };
+  }
+
+  onReply(reply: VnodeReply): CoordinatorEffect<PutReply>[] {
+    if (this.state === 'awaitingCoordinatingReplica') return this.onCoordinatingReply(reply);
+    if (this.state === 'awaitingReplicas') return this.onReplicaReply(reply);
+    return [];
+  }
+
+  private onCoordinatingReply(reply: VnodeReply): CoordinatorEffect<PutReply>[] {
+    if (reply.partition !== this.preferenceList[this.candidate]) return [];
+    if (reply.type === 'VnodeFailed') {
+      this.failures++;
+      if (isReplicaUnavailable(reply.error) && this.candidate + 1 < this.preferenceList.length && this.preferenceList.length - this.failures >= this.needed) {
+        this.candidate++;
+        return [this.sendPut()];
+      }
+      const error = isReplicaUnavailable(reply.error)
+        ? { code: 'insufficient_vnodes' as const, message: `only ${this.preferenceList.length - this.failures} of ${this.preferenceList.length} replicas reachable, ${this.needed} needed (${reply.error.message})` }
+        : reply.error;
+      return this.finish([{ type: 'reply', result: { ok: false, error } }]);
+    }
+    if (reply.type !== 'VnodePutReply') return [];
+    this.acks = 1;
+    this.answered = this.candidate + 1;
+    this.result = { object: reply.object, decoded: decodeObject(reply.object) };
+    this.state = 'awaitingReplicas';
+    const effects: CoordinatorEffect<PutReply>[] = [];
+    this.preferenceList.forEach((partition, index) => {
+      if (index === this.candidate) return;
+      effects.push({ type: 'send', request: { type: 'VnodeReplicate', requestId: this.requestId, partition, storageKey: this.put.storageKey, object: reply.object } });
+    });
+    // Replicas tried before the coordinating one already failed; they count as answered.
+    this.answered = 1 + this.candidate;
+    return [...effects, ...this.tally()];
+  }
+
+  private onReplicaReply(reply: VnodeReply): CoordinatorEffect<PutReply>[] {
+    if (reply.type === 'VnodeReplicateReply') this.acks++;
+    else if (reply.type === 'VnodeFailed') this.failures++;
+    else return [];
+    this.answered++;
+    return this.tally();
+  }
+
+  private tally(): CoordinatorEffect<PutReply>[] {
+    const effects: CoordinatorEffect<PutReply>[] = [];
+    if (!this.replied && this.acks >= this.needed) {
+      this.replied = true;
+      const decoded = this.result!.decoded;
+      const contents = this.returnBody ? visibleContents(decoded, this.quorum.allowMult) : undefined;
+      effects.push({ type: 'reply', result: ok({ context: encodeContext(decoded.vv), contents }) });
+    } else if (!this.replied && this.preferenceList.length - this.failures < this.needed) {
+      this.replied = true;
+      effects.push({ type: 'reply', result: fail('insufficient_vnodes', `the write reached ${this.acks} of ${this.preferenceList.length} replicas, ${this.needed} needed; it may still be visible on those it reached`) });
+    }
+    if (this.answered >= this.preferenceList.length) this.state = 'done';
+    return effects;
+  }
+
+  onTimeout(): CoordinatorEffect<PutReply>[] {
+    if (this.state === 'done') return [];
+    const effects: CoordinatorEffect<PutReply>[] = this.replied
+      ? []
+      : [{ type: 'reply', result: fail('timeout', `timed out with ${this.acks} of ${this.needed} needed acknowledgements from ${this.preferenceList.length} replicas; the write may or may not have been applied`) }];
+    return this.finish(effects);
+  }
+
+  private finish(effects: CoordinatorEffect<PutReply>[]): CoordinatorEffect<PutReply>[] {
+    this.state = 'done';
+    this.replied = true;
+    return effects;
+  }
+}
+
+export class GetCoordinator {
+  private state: 'awaitingReplicas' | 'awaitingReadRepair' | 'done' = 'awaitingReplicas';
+  private readonly replies = new Map<number, Uint8Array | undefined>();
+  private found = 0;
+  private notFound = 0;
+  private errors = 0;
+  private lastError: KvError | undefined;
+
+  constructor(
+    private readonly requestId: number,
+    private readonly preferenceList: readonly number[],
+    private readonly storageKey: Uint8Array,
+    private readonly quorum: ResolvedRead,
+  ) {}
+
+  get finished(): boolean {
+    return this.state === 'done';
+  }
+
+  start(): CoordinatorEffect<GetReply>[] {
+    return this.preferenceList.map((partition) => ({
+      type: 'send' as const,
+      request: { type: 'VnodeGet' as const, requestId: this.requestId, partition, storageKey: this.storageKey },
+    }));
+  }
+
+  onReply(reply: VnodeReply): CoordinatorEffect<GetReply>[] {
+    if (this.state === 'done' || !this.preferenceList.includes(reply.partition) || this.answeredBy(reply.partition)) return [];
+    if (reply.type === 'VnodeGetReply') {
+      this.replies.set(reply.partition, reply.object);
+      if (reply.object === undefined) this.notFound++;
+      else this.found++;
+    } else if (reply.type === 'VnodeFailed') {
+      this.errors++;
+      this.lastError = reply.error;
+    } else {
+      return [];
+    }
+    if (this.state === 'awaitingReplicas') return [...this.decide(), ...this.maybeRepair()];
+    return this.maybeRepair();
+  }
+
+  private answeredBy(partition: number): boolean {
+    return this.replies.has(partition);
+  }
+
+  private decide(): CoordinatorEffect<GetReply>[] {
+    const n = this.preferenceList.length;
+    const okCount = this.found + (this.quorum.notfoundOk ? this.notFound : 0);
+    const failCount = this.errors + (this.quorum.notfoundOk ? 0 : this.notFound);
+    if (okCount >= Math.max(this.quorum.r, this.quorum.pr)) return this.reply(this.answer());
+    const quorumOfN = Math.floor(n / 2) + 1;
+    if (this.quorum.basicQuorum && !this.quorum.notfoundOk && this.notFound >= quorumOfN) return this.reply(this.answer());
+    if (failCount > n - Math.max(this.quorum.r, this.quorum.pr)) {
+      if (this.errors === 0) return this.reply(this.answer());
+      return this.reply(fail('insufficient_vnodes', `${okCount} of ${n} replicas answered, ${this.quorum.r} needed (${this.lastError?.message ?? 'unavailable'})`));
+    }
+    return [];
+  }
+
+  private merged(): KvObject | undefined {
+    let merged: KvObject | undefined;
+    for (const bytes of this.replies.values()) {
+      if (bytes === undefined) continue;
+      const object = decodeObject(bytes);
+      merged = merged === undefined ? object : mergeObjects(merged, object);
+    }
+    return merged;
+  }
+
+  private answer(): Result<GetReply> {
+    const merged = this.merged();
+    if (merged === undefined) return ok({ found: false, context: undefined });
+    const context = encodeContext(merged.vv);
+    const contents = visibleContents(merged, this.quorum.allowMult);
+    if (contents.length === 0) return ok({ found: false, context });
+    return ok({ found: true, contents, context });
+  }
+
+  private reply(result: Result<GetReply>): CoordinatorEffect<GetReply>[] {
+    this.state = 'awaitingReadRepair';
+    return [{ type: 'reply', result }];
+  }
+
+  /** Once every replica answered, send the merged object to those that answered with less. */
+  private maybeRepair(): CoordinatorEffect<GetReply>[] {
+    if (this.state !== 'awaitingReadRepair' || this.found + this.notFound + this.errors < this.preferenceList.length) return [];
+    this.state = 'done';
+    return this.repairs();
+  }
+
+  private repairs(): CoordinatorEffect<GetReply>[] {
+    const merged = this.merged();
+    if (merged === undefined) return [];
+    let bytes: Uint8Array | undefined;
+    const effects: CoordinatorEffect<GetReply>[] = [];
+    for (const [partition, object] of this.replies) {
+      if (object !== undefined && sameVersion(decodeObject(object), merged)) continue;
+      bytes ??= encodeObject(merged);
+      effects.push({ type: 'send', request: { type: 'VnodeReplicate', requestId: this.requestId, partition, storageKey: this.storageKey, object: bytes } });
+    }
+    return effects;
+  }
+
+  /** At the deadline: answer if not yet answered, and repair the replicas that did answer. */
+  onTimeout(): CoordinatorEffect<GetReply>[] {
+    if (this.state === 'done') return [];
+    const effects: CoordinatorEffect<GetReply>[] = [];
+    if (this.state === 'awaitingReplicas') {
+      effects.push({ type: 'reply', result: fail('timeout', `timed out with ${this.found + this.notFound} of ${this.quorum.r} needed replies from ${this.preferenceList.length} replicas`) });
+    } else {
+      effects.push(...this.repairs());
+    }
+    this.state = 'done';
+    return effects;
+  }
+}

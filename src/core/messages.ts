@@ -1,0 +1,71 @@
+// The messages between coordinators and vnodes. Objects travel as their encoded bytes: a vnode
+// reads and returns stored bytes without decoding them, and only the side that merges decodes.
+// Every request carries the id the reply echoes, so replies may arrive in any order.
+
+import type { KvError } from './errors.js';
+import type { NewContent } from './kv.js';
+import type { VersionVector } from './version-vector.js';
+
+export interface VnodeGet {
+  readonly type: 'VnodeGet';
+  readonly requestId: number;
+  readonly partition: number;
+  readonly storageKey: Uint8Array;
+}
+
+/** A client write, applied by the coordinating replica, which advances the causal context once. */
+export interface VnodePut {
+  readonly type: 'VnodePut';
+  readonly requestId: number;
+  readonly partition: number;
+  readonly storageKey: Uint8Array;
+  readonly context: VersionVector;
+  readonly content: NewContent;
+  readonly deleted: boolean;
+  readonly nowMs: number;
+  readonly ifNoneMatch: boolean;
+  readonly ifNotModified: boolean;
+  readonly maxSiblings: number;
+  /** Last-write-wins buckets: the write supersedes every sibling, whatever its context. */
+  readonly lastWriteWins: boolean;
+}
+
+/** An object to merge into the replica: replication of a write, or read repair. */
+export interface VnodeReplicate {
+  readonly type: 'VnodeReplicate';
+  readonly requestId: number;
+  readonly partition: number;
+  readonly storageKey: Uint8Array;
+  readonly object: Uint8Array;
+}
+
+export type VnodeRequest = VnodeGet | VnodePut | VnodeReplicate;
+
+export interface VnodeGetReply {
+  readonly type: 'VnodeGetReply';
+  readonly requestId: number;
+  readonly partition: number;
+  readonly object: Uint8Array | undefined;
+}
+
+export interface VnodePutReply {
+  readonly type: 'VnodePutReply';
+  readonly requestId: number;
+  readonly partition: number;
+  readonly object: Uint8Array;
+}
+
+export interface VnodeReplicateReply {
+  readonly type: 'VnodeReplicateReply';
+  readonly requestId: number;
+  readonly partition: number;
+}
+
+export interface VnodeFailed {
+  readonly type: 'VnodeFailed';
+  readonly requestId: number;
+  readonly partition: number;
+  readonly error: KvError;
+}
+
+export type VnodeReply = VnodeGetReply | VnodePutReply | VnodeReplicateReply | VnodeFailed;

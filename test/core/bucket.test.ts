@@ -1,0 +1,53 @@
+import test from 'ava';
+import { resolveRead, resolveWrite, riakDefaultProps } from '../../src/core/bucket.js';
+import { decideRestart } from '../../src/core/supervision.js';
+import { partitionOf, preferencePartitions } from '../../src/core/ring.js';
+
+const limits = { defaultTimeoutMs: 5000, maxTimeoutMs: 60000, maxSiblings: 100, partitions: 64 };
+
+test('symbolic quorums resolve against n_val', (t) => {
+  const r = resolveRead(riakDefaultProps, { r: 'all' }, limits);
+  t.true(r.ok && r.value.r === 3 && r.value.n === 3);
+  const w = resolveWrite(riakDefaultProps, { nVal: 1 }, limits);
+  t.true(w.ok && w.value.w === 1 && w.value.dw === 1, 'quorum of 1 is 1');
+  const one = resolveWrite(riakDefaultProps, { w: 'one', dw: 'default' }, limits);
+  t.true(one.ok && one.value.w === 1 && one.value.dw === 2);
+});
+
+test('out-of-range options are refused with a message naming them', (t) => {
+  for (const [options, pattern] of [
+    [{ r: 4 }, /^r must be/],
+    [{ r: 0 }, /^r must be/],
+    [{ nVal: 5 }, /^n_val must be/],
+    [{ timeoutMs: 0 }, /^timeout_ms must be/],
+    [{ timeoutMs: 60001 }, /^timeout_ms must be/],
+  ] as const) {
+    const result = resolveRead(riakDefaultProps, options, limits);
+    t.false(result.ok);
+    if (!result.ok) {
+      t.is(result.error.code, 'invalid_request');
+      t.regex(result.error.message, pattern);
+    }
+  }
+  const w = resolveWrite(riakDefaultProps, { w: 2.5 }, limits);
+  t.false(w.ok);
+});
+
+test('keys spread evenly over partitions; preference lists wrap around', (t) => {
+  const counts = new Array<number>(64).fill(0);
+  for (let i = 0; i < 64_000; i++) counts[partitionOf(new TextEncoder().encode(`key-${i}`), 64)]!++;
+  t.true(Math.min(...counts) > 800 && Math.max(...counts) < 1200, `counts ${Math.min(...counts)}..${Math.max(...counts)}`);
+  t.deepEqual(preferencePartitions(63, 3, 64), [63, 0, 1]);
+  t.is(partitionOf(Uint8Array.of(1, 2, 3), 1), 0);
+});
+
+test('restart intensity: K restarts in P ms, then escalate; old restarts age out', (t) => {
+  let history: readonly number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const d = decideRestart(history, 1000 + i, { maxRestarts: 3, periodMs: 100 });
+    t.is(d.action, 'restart');
+    history = d.history;
+  }
+  t.is(decideRestart(history, 1050, { maxRestarts: 3, periodMs: 100 }).action, 'escalate');
+  t.is(decideRestart(history, 1200, { maxRestarts: 3, periodMs: 100 }).action, 'restart');
+});

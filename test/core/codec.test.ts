@@ -1,0 +1,56 @@
+import test from 'ava';
+import fc from 'fast-check';
+import { DecodeError, decodeContext, decodeObject, decodeStorageKey, encodeContext, encodeObject, encodeStorageKey } from '../../src/core/codec.js';
+import { sameVersion } from '../../src/core/object.js';
+import { arbObject, arbVv } from './arbitraries.js';
+
+test('objects round-trip through their encoding, values and metadata included', (t) => {
+  fc.assert(
+    fc.property(arbObject(), (object) => {
+      const back = decodeObject(encodeObject(object));
+      t.true(sameVersion(back, object));
+      t.deepEqual(back, object);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('contexts round-trip and equal vectors encode to equal bytes', (t) => {
+  fc.assert(
+    fc.property(arbVv, (vv) => {
+      t.deepEqual(decodeContext(encodeContext(vv)), vv);
+      t.deepEqual(encodeContext(vv), encodeContext(decodeContext(encodeContext(vv))));
+    }),
+  );
+});
+
+test('storage keys are unambiguous and round-trip', (t) => {
+  const a = encodeStorageKey({ type: 'default', bucket: Uint8Array.of(1, 2), key: Uint8Array.of(3) });
+  const b = encodeStorageKey({ type: 'default', bucket: Uint8Array.of(1), key: Uint8Array.of(2, 3) });
+  t.notDeepEqual(a, b);
+  t.deepEqual(decodeStorageKey(a), { type: 'default', bucket: Uint8Array.of(1, 2), key: Uint8Array.of(3) });
+});
+
+test('truncated, padded or mutated bytes decode to a DecodeError or a well-formed object, never a crash', (t) => {
+  fc.assert(
+    fc.property(arbObject(), fc.nat(), fc.nat(255), (object, at, byte) => {
+      const bytes = encodeObject(object);
+      t.throws(() => decodeObject(bytes.subarray(0, Math.max(0, bytes.length - 1 - (at % bytes.length)))), { instanceOf: DecodeError });
+      t.throws(() => decodeObject(Uint8Array.of(...bytes, 0)), { instanceOf: DecodeError });
+      const mutated = Uint8Array.from(bytes);
+      mutated[at % mutated.length] = byte;
+      try {
+        const decoded = decodeObject(mutated);
+        for (const s of decoded.siblings) t.true(decoded.vv.some((e) => e.actor === s.dot.actor && e.counter >= s.dot.counter));
+      } catch (error) {
+        t.true(error instanceof DecodeError, String(error));
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('a context that is not ours is rejected with a clear error', (t) => {
+  t.throws(() => decodeContext(Uint8Array.of(9, 9, 9)), { instanceOf: DecodeError, message: /unknown context format/ });
+  t.throws(() => decodeContext(new Uint8Array(0)), { instanceOf: DecodeError });
+});

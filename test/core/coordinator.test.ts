@@ -1,0 +1,115 @@
+import test from 'ava';
+import { decodeContext, decodeObject, encodeObject } from '../../src/core/codec.js';
+import { GetCoordinator, PutCoordinator, type CoordinatorEffect } from '../../src/core/coordinator.js';
+import type { ResolvedRead, ResolvedWrite } from '../../src/core/bucket.js';
+import type { VnodePut, VnodeRequest } from '../../src/core/messages.js';
+import { applyWrite, emptyObject } from '../../src/core/object.js';
+import { content } from './arbitraries.js';
+
+const key = Uint8Array.of(1);
+const write: ResolvedWrite = { n: 3, w: 2, dw: 2, pw: 0, timeoutMs: 100, maxSiblings: 10, lastWriteWins: false, allowMult: true };
+const read: ResolvedRead = { n: 3, r: 2, pr: 0, notfoundOk: true, basicQuorum: false, timeoutMs: 100, allowMult: true };
+const put: Omit<VnodePut, 'type' | 'requestId' | 'partition'> = {
+  storageKey: key, context: [], content: content(1), deleted: false, nowMs: 5, ifNoneMatch: false, ifNotModified: false, maxSiblings: 10, lastWriteWins: false,
+};
+
+const sends = <T>(effects: CoordinatorEffect<T>[]): VnodeRequest[] => effects.flatMap((e) => (e.type === 'send' ? [e.request] : []));
+const replies = <T>(effects: CoordinatorEffect<T>[]) => effects.flatMap((e) => (e.type === 'reply' ? [e.result] : []));
+
+const stored = (value: number, actor = 'x') => encodeObject(applyWrite(emptyObject, { context: [], content: content(value), deleted: false }, actor, value));
+
+test('put: the first replica applies the write, the others merge its result, w acks answer', (t) => {
+  const c = new PutCoordinator(7, [4, 5, 6], put, write, false);
+  const first = sends(c.start());
+  t.deepEqual(first.map((r) => [r.type, r.partition]), [['VnodePut', 4]]);
+  const object = stored(1);
+  const next = c.onReply({ type: 'VnodePutReply', requestId: 7, partition: 4, object });
+  t.deepEqual(sends(next).map((r) => [r.type, r.partition]), [['VnodeReplicate', 5], ['VnodeReplicate', 6]]);
+  t.is(replies(next).length, 0, 'one ack is not w=2');
+  const answered = replies(c.onReply({ type: 'VnodeReplicateReply', requestId: 7, partition: 5 }));
+  t.is(answered.length, 1);
+  t.true(answered[0]!.ok);
+  t.false(c.finished, 'still listening for the third replica');
+  c.onReply({ type: 'VnodeReplicateReply', requestId: 7, partition: 6 });
+  t.true(c.finished);
+});
+
+test('put: an unavailable coordinating replica hands the write to the next one', (t) => {
+  const c = new PutCoordinator(1, [0, 1, 2], put, write, true);
+  c.start();
+  const retry = sends(c.onReply({ type: 'VnodeFailed', requestId: 1, partition: 0, error: { code: 'worker_unavailable', message: 'dead' } }));
+  t.deepEqual(retry.map((r) => [r.type, r.partition]), [['VnodePut', 1]]);
+  const object = stored(3);
+  const after = c.onReply({ type: 'VnodePutReply', requestId: 1, partition: 1, object });
+  t.deepEqual(sends(after).map((r) => r.partition), [0, 2]);
+  const result = replies(c.onReply({ type: 'VnodeReplicateReply', requestId: 1, partition: 2 }))[0]!;
+  t.true(result.ok);
+  if (result.ok) {
+    t.is(result.value.contents?.length, 1);
+    t.deepEqual(decodeContext(result.value.context), decodeObject(object).vv);
+  }
+});
+
+test('put: a failed condition is the answer, not a reason to try elsewhere', (t) => {
+  const c = new PutCoordinator(1, [0, 1, 2], put, write, false);
+  c.start();
+  const effects = c.onReply({ type: 'VnodeFailed', requestId: 1, partition: 0, error: { code: 'precondition_failed', message: 'exists' } });
+  t.is(sends(effects).length, 0);
+  const result = replies(effects)[0]!;
+  t.false(result.ok);
+  if (!result.ok) t.is(result.error.code, 'precondition_failed');
+  t.true(c.finished);
+});
+
+test('put: too many failed replicas gives insufficient_vnodes, a deadline gives timeout', (t) => {
+  const c = new PutCoordinator(1, [0, 1, 2], put, { ...write, w: 3 }, false);
+  c.start();
+  c.onReply({ type: 'VnodePutReply', requestId: 1, partition: 0, object: stored(1) });
+  const r = replies(c.onReply({ type: 'VnodeFailed', requestId: 1, partition: 1, error: { code: 'worker_unavailable', message: 'x' } }))[0]!;
+  t.false(r.ok);
+  if (!r.ok) t.is(r.error.code, 'insufficient_vnodes');
+
+  const d = new PutCoordinator(2, [0, 1, 2], put, write, false);
+  d.start();
+  const timedOut = replies(d.onTimeout())[0]!;
+  t.false(timedOut.ok);
+  if (!timedOut.ok) t.regex(timedOut.error.message, /0 of 2/);
+  t.true(d.finished);
+});
+
+test('get: answers after r replies with the merge, then repairs stale replicas', (t) => {
+  const c = new GetCoordinator(3, [0, 1, 2], key, read);
+  t.is(sends(c.start()).length, 3);
+  const fresh = applyWrite(decodeObject(stored(1)), { context: decodeObject(stored(1)).vv, content: content(2), deleted: false }, 'x', 2);
+  t.is(replies(c.onReply({ type: 'VnodeGetReply', requestId: 3, partition: 0, object: encodeObject(fresh) })).length, 0);
+  const answer = c.onReply({ type: 'VnodeGetReply', requestId: 3, partition: 1, object: stored(1) });
+  const result = replies(answer)[0]!;
+  t.true(result.ok && result.value.found && result.value.contents.length === 1);
+  const repair = sends(c.onReply({ type: 'VnodeGetReply', requestId: 3, partition: 2, object: undefined }));
+  t.deepEqual(repair.map((r) => [r.type, r.partition]).sort(), [['VnodeReplicate', 1], ['VnodeReplicate', 2]]);
+  t.true(c.finished);
+});
+
+test('get: notfound_ok=false does not count notfounds; all notfound is notfound', (t) => {
+  const c = new GetCoordinator(4, [0, 1, 2], key, { ...read, notfoundOk: false });
+  c.start();
+  t.is(replies(c.onReply({ type: 'VnodeGetReply', requestId: 4, partition: 0, object: undefined })).length, 0);
+  t.is(replies(c.onReply({ type: 'VnodeGetReply', requestId: 4, partition: 1, object: stored(9) })).length, 0);
+  const result = replies(c.onReply({ type: 'VnodeGetReply', requestId: 4, partition: 2, object: stored(9) }))[0]!;
+  t.true(result.ok && result.value.found);
+
+  const d = new GetCoordinator(5, [0, 1, 2], key, read);
+  d.start();
+  d.onReply({ type: 'VnodeGetReply', requestId: 5, partition: 0, object: undefined });
+  const nf = replies(d.onReply({ type: 'VnodeGetReply', requestId: 5, partition: 1, object: undefined }))[0]!;
+  t.deepEqual(nf, { ok: true, value: { found: false, context: undefined } });
+});
+
+test('get: errors beyond n - r give insufficient_vnodes with the count', (t) => {
+  const c = new GetCoordinator(6, [0, 1, 2], key, read);
+  c.start();
+  c.onReply({ type: 'VnodeFailed', requestId: 6, partition: 0, error: { code: 'worker_unavailable', message: 'down' } });
+  const r = replies(c.onReply({ type: 'VnodeFailed', requestId: 6, partition: 1, error: { code: 'worker_unavailable', message: 'down' } }))[0]!;
+  t.false(r.ok);
+  if (!r.ok) t.is(r.error.code, 'insufficient_vnodes');
+});
