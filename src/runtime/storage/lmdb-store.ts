@@ -1,0 +1,149 @@
+// The LMDB half of a WorkerStore: one node-lmdb environment, one named database per partition,
+// batches of WAL records applied in one write transaction, and reads through a reusable read
+// transaction renewed after each commit. LMDB's own syncing is off: the WAL is the durability,
+// and a checkpoint calls sync(). One thread opens and closes an environment, never two.
+
+import { createRequire } from 'node:module';
+import { assert } from '../../core/errors.js';
+import type { WalRecord } from './wal-record.js';
+
+type LmdbModule = typeof import('node-lmdb');
+type Env = InstanceType<LmdbModule['Env']>;
+type Dbi = ReturnType<Env['openDbi']>;
+type Txn = ReturnType<Env['beginTxn']>;
+/** node-lmdb has env.sync(callback) (mdb_env_sync with force) but its typings omit it. */
+type EnvWithSync = Env & { sync(callback: (error: Error | null) => void): void };
+
+const lmdb = createRequire(import.meta.url)('node-lmdb') as LmdbModule;
+const keyIsBuffer = { keyIsBuffer: true } as const;
+
+function partitionDbName(partition: number): string {
+  return `p-${partition}`;
+}
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof Error && error.message.includes('MDB_NOTFOUND');
+}
+
+export class LmdbStore {
+  private readonly dbis = new Map<number, Dbi>();
+  private readTxn: Txn;
+  /** The read transaction was reset after a commit and must be renewed before the next read. */
+  private readTxnReset = false;
+  private closed = false;
+
+  private constructor(private readonly env: EnvWithSync, private readonly maxDbs: number) {
+    this.readTxn = env.beginTxn({ readOnly: true });
+  }
+
+  /** Opens (creating if needed) the environment in `dir`, which must exist. */
+  static open(dir: string, partitions: readonly number[], mapSizeBytes: number, maxDbs: number): LmdbStore {
+    assert(partitions.length <= maxDbs, `${partitions.length} partitions exceed maxDbs ${maxDbs}`);
+    const env = new lmdb.Env() as EnvWithSync;
+    env.open({ path: dir, mapSize: mapSizeBytes, maxDbs, noSync: true });
+    const store = new LmdbStore(env, maxDbs);
+    for (const partition of partitions) store.openPartition(partition);
+    return store;
+  }
+
+  hasPartition(partition: number): boolean {
+    return this.dbis.has(partition);
+  }
+
+  /** Opens the partition's database, creating it when new. */
+  openPartition(partition: number): void {
+    assert(!this.closed, 'LMDB used after close');
+    if (this.dbis.has(partition)) return;
+    assert(this.dbis.size < this.maxDbs, `no database slot left for partition ${partition}`);
+    this.dbis.set(partition, this.env.openDbi({ name: partitionDbName(partition), create: true, keyIsBuffer: true }));
+    // A read transaction begun before the database was opened does not know its handle.
+    this.resetReadTxn();
+  }
+
+  get(partition: number, key: Buffer): Buffer | undefined {
+    const value = this.freshReadTxn().getBinary(this.dbi(partition), key, keyIsBuffer) as Buffer | null;
+    return value ?? undefined;
+  }
+
+  /** Applies the records in order in one write transaction; a remove of a missing key is a no-op. */
+  apply(records: readonly WalRecord[]): void {
+    const txn = this.env.beginTxn();
+    try {
+      for (const record of records) {
+        const dbi = this.dbi(record.partition);
+        if (record.value !== undefined) {
+          txn.putBinary(dbi, record.key, record.value, keyIsBuffer);
+          continue;
+        }
+        try {
+          txn.del(dbi, record.key, keyIsBuffer);
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+        }
+      }
+    } catch (error) {
+      txn.abort();
+      throw error;
+    }
+    txn.commit();
+    // The read transaction still sees the snapshot before this commit; let the next read renew it.
+    this.resetReadTxn();
+  }
+
+  forEach(partition: number, fn: (key: Buffer, value: Buffer) => void): void {
+    const cursor = new lmdb.Cursor<Buffer>(this.freshReadTxn(), this.dbi(partition), keyIsBuffer);
+    try {
+      for (let key = cursor.goToFirst(keyIsBuffer); key !== null; key = cursor.goToNext(keyIsBuffer)) {
+        const value = cursor.getCurrentBinary();
+        assert(value !== null, 'cursor positioned on a key has a value');
+        fn(key, value);
+      }
+    } finally {
+      cursor.close();
+    }
+  }
+
+  /** Flushes every committed transaction to disk (mdb_env_sync, on the libuv thread pool). */
+  sync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.env.sync((error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  /** Copies the environment's data file into `dir`, which must exist and hold no data.mdb. */
+  copyTo(dir: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.env.copy(dir, false, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  /** Must not be called while sync() or copyTo() is running: those use the environment natively. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.readTxn.abort();
+    for (const dbi of this.dbis.values()) dbi.close();
+    this.env.close();
+  }
+
+  private dbi(partition: number): Dbi {
+    const dbi = this.dbis.get(partition);
+    assert(dbi !== undefined, `partition ${partition} is not hosted by this store`);
+    return dbi;
+  }
+
+  private resetReadTxn(): void {
+    if (this.readTxnReset) return;
+    this.readTxn.reset();
+    this.readTxnReset = true;
+  }
+
+  private freshReadTxn(): Txn {
+    assert(!this.closed, 'LMDB used after close');
+    if (this.readTxnReset) {
+      this.readTxn.renew();
+      this.readTxnReset = false;
+    }
+    return this.readTxn;
+  }
+}

@@ -1,0 +1,143 @@
+// The file operations the write-ahead log and its checkpoint file need, as one small interface,
+// with the real implementation on node:fs/promises. A fault-injecting double (faulty-wal-file.ts)
+// implements the same interface; nothing in storage touches WAL files except through it.
+// It knows nothing of records or LSNs: it moves bytes and reports errors as rejected promises.
+
+import { constants as fsConstants } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+
+/** A file opened for appending; one writer at a time (the WAL serializes its operations). */
+export interface WalFileHandle {
+  /** Writes every byte of `data` at the end of the file, looping over short writes. */
+  append(data: Uint8Array): Promise<void>;
+  /** fdatasync: when this resolves, every byte appended before the call is on stable storage. */
+  datasync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface WalFileSystem {
+  mkdirp(dir: string): Promise<void>;
+  /** Names (not paths) of the entries in `dir`; empty when it does not exist. */
+  list(dir: string): Promise<string[]>;
+  /** The whole file, or undefined when it does not exist. */
+  readIfExists(file: string): Promise<Uint8Array | undefined>;
+  /** Creates `file` empty (replacing any previous content) and opens it for appending. */
+  create(file: string): Promise<WalFileHandle>;
+  /** Shortens `file` to `bytes` and makes the new length durable before resolving. */
+  truncate(file: string, bytes: number): Promise<void>;
+  unlink(file: string): Promise<void>;
+  /** fdatasync on a file not open for appending (a segment kept by recovery). */
+  syncFile(file: string): Promise<void>;
+  /** fsync on a directory, so that created, renamed and removed entries survive a power loss. */
+  syncDir(dir: string): Promise<void>;
+  /**
+   * Replaces `file` with `data` atomically: write a temporary file, rename it over `file`.
+   * With durable: true the data is fsynced before the rename and the directory after it.
+   */
+  writeAtomic(file: string, data: Uint8Array, durable: boolean): Promise<void>;
+}
+
+class RealWalFileHandle implements WalFileHandle {
+  constructor(private readonly handle: fsp.FileHandle) {}
+
+  async append(data: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < data.length) {
+      const { bytesWritten } = await this.handle.write(data, offset, data.length - offset);
+      offset += bytesWritten;
+    }
+  }
+
+  datasync(): Promise<void> {
+    return this.handle.datasync();
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/** The production implementation: plain node:fs/promises, every call off the event-loop thread. */
+export const realWalFileSystem: WalFileSystem = {
+  async mkdirp(dir) {
+    await fsp.mkdir(dir, { recursive: true });
+  },
+
+  async list(dir) {
+    try {
+      return await fsp.readdir(dir);
+    } catch (error) {
+      if (isNotFound(error)) return [];
+      throw error;
+    }
+  },
+
+  async readIfExists(file) {
+    try {
+      return await fsp.readFile(file);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  },
+
+  async create(file) {
+    // O_APPEND keeps every write at the end even if a write is ever retried after a short one.
+    const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_APPEND;
+    return new RealWalFileHandle(await fsp.open(file, flags, 0o644));
+  },
+
+  async truncate(file, bytes) {
+    const handle = await fsp.open(file, 'r+');
+    try {
+      await handle.truncate(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+
+  async unlink(file) {
+    try {
+      await fsp.unlink(file);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  },
+
+  async syncFile(file) {
+    const handle = await fsp.open(file, 'r+');
+    try {
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+  },
+
+  async syncDir(dir) {
+    const handle = await fsp.open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+
+  async writeAtomic(file, data, durable) {
+    const tmp = `${file}.tmp`;
+    const handle = await fsp.open(tmp, 'w', 0o644);
+    try {
+      await new RealWalFileHandle(handle).append(data);
+      if (durable) await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fsp.rename(tmp, file);
+    if (durable) await realWalFileSystem.syncDir(path.dirname(file));
+  },
+};

@@ -1,0 +1,161 @@
+// Recovery of the write-ahead log at open: scan the segments in LSN order, hand every record
+// newer than the checkpoint to `apply` in bounded batches, and stop cleanly at the first torn or
+// corrupt record, cutting the log back to the last good record. Nothing before that record is lost.
+// It does not touch LMDB itself; the caller's `apply` does.
+
+import * as path from 'node:path';
+import { decodeRecord } from './wal-record.js';
+import type { WalFileSystem } from './wal-file.js';
+import type { WalRecord } from './wal-record.js';
+import { parseSegmentName } from './wal.js';
+import type { WalSegment } from './wal.js';
+
+export interface WalRecoveryResult {
+  /** The segments kept, oldest first, each durable and holding records newer than the checkpoint. */
+  readonly segments: WalSegment[];
+  /** The last good LSN found in the log, 0 when it holds none. */
+  readonly lastLsn: number;
+  readonly replayedRecords: number;
+  readonly tornTail: boolean;
+  readonly corruptRecord: boolean;
+  readonly truncatedBytes: number;
+}
+
+export type RecoveryLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: object) => void;
+
+/** Records per `apply` call, which bounds the memory one replayed LMDB transaction holds. */
+export const replayBatchRecordsMax = 10_000;
+
+interface ScanState {
+  readonly kept: WalSegment[];
+  lastLsn: number;
+  replayedRecords: number;
+  batch: WalRecord[];
+}
+
+type SegmentOutcome = { readonly kind: 'complete' } | { readonly kind: 'bad'; readonly torn: boolean; readonly offset: number; readonly reason: string };
+
+export async function recoverWal(
+  files: WalFileSystem,
+  walDir: string,
+  checkpointLsn: number,
+  apply: (records: readonly WalRecord[]) => void,
+  log: RecoveryLog,
+): Promise<WalRecoveryResult> {
+  const found = (await files.list(walDir))
+    .map((name) => ({ name, firstLsn: parseSegmentName(name) }))
+    .filter((entry): entry is { name: string; firstLsn: number } => entry.firstLsn !== undefined)
+    .sort((a, b) => a.firstLsn - b.firstLsn);
+
+  // Segments wholly below the checkpoint are left over from an interrupted retire.
+  let first = 0;
+  while (first + 1 < found.length && found[first + 1]!.firstLsn - 1 <= checkpointLsn) {
+    await files.unlink(path.join(walDir, found[first]!.name));
+    first += 1;
+  }
+
+  const state: ScanState = { kept: [], lastLsn: 0, replayedRecords: 0, batch: [] };
+  const flushBatch = (): void => {
+    if (state.batch.length === 0) return;
+    apply(state.batch);
+    state.replayedRecords += state.batch.length;
+    state.batch = [];
+  };
+
+  let tornTail = false;
+  let corruptRecord = false;
+  let truncatedBytes = 0;
+  for (let index = first; index < found.length; index += 1) {
+    const { name, firstLsn } = found[index]!;
+    const file = path.join(walDir, name);
+    const data = Buffer.from((await files.readIfExists(file)) ?? new Uint8Array(0));
+    // The first segment may start at or before the checkpoint; every later one continues the last.
+    const expectedFirstLsn = index > first ? state.lastLsn + 1 : Math.min(firstLsn, checkpointLsn + 1);
+    const outcome =
+      firstLsn !== expectedFirstLsn
+        ? ({ kind: 'bad', torn: false, offset: 0, reason: `segment starts at ${firstLsn}, expected ${expectedFirstLsn}` } as const)
+        : scanSegment(data, name, firstLsn, checkpointLsn, index === found.length - 1, state, flushBatch);
+    if (outcome.kind === 'complete') continue;
+
+    tornTail = outcome.torn;
+    corruptRecord = !outcome.torn;
+    truncatedBytes += data.length - outcome.offset;
+    if (outcome.offset === 0) await files.unlink(file);
+    else if (outcome.offset < data.length) await files.truncate(file, outcome.offset);
+    const dropped: string[] = [];
+    for (const later of found.slice(index + 1)) {
+      const laterFile = path.join(walDir, later.name);
+      truncatedBytes += (await files.readIfExists(laterFile))?.length ?? 0;
+      await files.unlink(laterFile);
+      dropped.push(later.name);
+    }
+    log('warn', 'wal recovery stopped at a bad record; dropped everything after it', {
+      segment: name,
+      offset: outcome.offset,
+      reason: outcome.reason,
+      lastGoodLsn: state.lastLsn,
+      truncatedBytes,
+      droppedSegments: dropped,
+    });
+    break;
+  }
+  flushBatch();
+
+  // Keep only segments holding records newer than the checkpoint, and make them durable: a
+  // SIGKILLed process leaves bytes in the page cache that recovery now treats as the log.
+  const segments: WalSegment[] = [];
+  for (const segment of state.kept) {
+    const file = path.join(walDir, segment.name);
+    if (segment.bytes === 0 || segment.lastLsn <= checkpointLsn) {
+      await files.unlink(file);
+    } else {
+      await files.syncFile(file);
+      segments.push(segment);
+    }
+  }
+  await files.syncDir(walDir);
+  return { segments, lastLsn: state.lastLsn, replayedRecords: state.replayedRecords, tornTail, corruptRecord, truncatedBytes };
+}
+
+/** Scans one segment's records, adding each good one to `state`; says where the first bad one is. */
+function scanSegment(
+  data: Buffer,
+  name: string,
+  firstLsn: number,
+  checkpointLsn: number,
+  isLastSegment: boolean,
+  state: ScanState,
+  flushBatch: () => void,
+): SegmentOutcome {
+  const segment: WalSegment = { name, firstLsn, lastLsn: firstLsn - 1, bytes: 0, syncedBytes: 0 };
+  state.kept.push(segment);
+  let offset = 0;
+  let outcome: SegmentOutcome = { kind: 'complete' };
+  while (offset < data.length) {
+    const decoded = decodeRecord(data, offset);
+    if (decoded.kind === 'torn') {
+      // Only the newest segment can end inside a write; anywhere else it is damage.
+      outcome = { kind: 'bad', torn: isLastSegment, offset, reason: 'record runs past the end of the segment' };
+      break;
+    }
+    if (decoded.kind === 'corrupt') {
+      outcome = { kind: 'bad', torn: false, offset, reason: decoded.reason };
+      break;
+    }
+    const { record } = decoded;
+    if (record.lsn !== segment.lastLsn + 1) {
+      outcome = { kind: 'bad', torn: false, offset, reason: `lsn ${record.lsn} follows ${segment.lastLsn}` };
+      break;
+    }
+    segment.lastLsn = record.lsn;
+    state.lastLsn = record.lsn;
+    offset += decoded.bytes;
+    if (record.lsn > checkpointLsn) {
+      state.batch.push(record);
+      if (state.batch.length >= replayBatchRecordsMax) flushBatch();
+    }
+  }
+  segment.bytes = offset;
+  segment.syncedBytes = offset;
+  return outcome;
+}
