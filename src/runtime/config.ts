@@ -1,0 +1,643 @@
+// The node's configuration: every limit and default of a running node lives here, in one table,
+// together with the relations between them, which are checked once at start-up. Values merge as
+// defaults < JSON config file < environment (RINGKV_*) < command-line flags; every problem found is
+// collected into one ConfigError. This module only reads the config file; it starts nothing.
+
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { riakDefaultProps } from '../core/bucket.js';
+import type { BucketProps, QuorumSetting } from '../core/bucket.js';
+
+export type Durability = 'fsync' | 'interval' | 'none';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type { QuorumSetting };
+
+/**
+ * The properties of a bucket type, as the core defines them (Riak's bucket props). Per-request
+ * options override them; a type's maxSiblings may only lower the node-wide maxSiblings.
+ */
+export type BucketTypeProps = BucketProps;
+
+/** Fault-injection switches. Used only by the crash tests; never set them in production. */
+export interface FaultConfig {
+  /** Record, after every sync, what the storage layer claims is durable, so a crash test can
+   *  check it against what survives a kill. Env: RINGKV_FAULT_RECORD_SYNCED_STATE=1. */
+  readonly recordSyncedState: boolean;
+  /** Let tests inject storage faults (a failing fdatasync) into a running node's workers.
+   *  Env: RINGKV_FAULT_INJECTION=1. */
+  readonly injection: boolean;
+}
+
+export interface NodeConfig {
+  readonly nodeName: string;
+  readonly dataDir: string;
+  readonly workers: number;
+  /** Q, the number of partitions of the ring; fixed when the cluster is created. */
+  readonly partitions: number;
+  readonly httpHost: string;
+  /** 0 disables the HTTP listener. */
+  readonly httpPort: number;
+  readonly logLevel: LogLevel;
+  readonly durability: Durability;
+  readonly syncIntervalMs: number;
+  readonly walSegmentBytesMax: number;
+  readonly checkpointWalBytes: number;
+  readonly lmdbMapSizeBytes: number;
+  readonly commitBatchRecordsMax: number;
+  readonly maxKeyBytes: number;
+  readonly maxBucketBytes: number;
+  readonly maxValueBytes: number;
+  readonly maxContentTypeBytes: number;
+  /** All user metadata of one value together, keys and values. */
+  readonly maxUserMetaBytes: number;
+  readonly maxSiblings: number;
+  readonly maxRequestBodyBytes: number;
+  readonly defaultTimeoutMs: number;
+  readonly maxTimeoutMs: number;
+  readonly vnodeMailboxCapacity: number;
+  /** Requests in flight to one worker before new ones are answered with `overload`. */
+  readonly workerInflightMax: number;
+  readonly restartMaxRestarts: number;
+  readonly restartPeriodMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly httpMaxConnections: number;
+  readonly httpIdleTimeoutMs: number;
+  readonly httpHeadersTimeoutMs: number;
+  readonly httpRequestTimeoutMs: number;
+  readonly defaultNVal: number;
+  /** Always has a `default` entry. */
+  readonly bucketTypes: Readonly<Record<string, BucketTypeProps>>;
+  /** Used only by crash tests. */
+  readonly faults: FaultConfig;
+}
+
+/** The fields that hold one plain value and can come from a flag or an environment variable. */
+export type ScalarField = Exclude<keyof NodeConfig, 'bucketTypes' | 'faults'>;
+
+/** Overrides from the command line: typed values, or the strings a flag parser hands over. */
+export type ConfigFlags = { readonly [K in ScalarField]?: NodeConfig[K] | string };
+
+export interface LoadConfigInput {
+  readonly flags: ConfigFlags;
+  readonly env: NodeJS.ProcessEnv;
+  readonly configFile?: string;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'invalid_config' as const;
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sizes
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const TiB = 1024 * GiB;
+const sizeUnits: Readonly<Record<string, number>> = { b: 1, kib: KiB, mib: MiB, gib: GiB, tib: TiB };
+
+/** Parses a byte size: a plain integer, or a number with B, KiB, MiB, GiB or TiB ('64MiB', '1.5 GiB'). */
+export function parseSize(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  if (match === null) return undefined;
+  const unit = (match[2] ?? '').toLowerCase();
+  const multiplier = unit === '' ? 1 : sizeUnits[unit];
+  if (multiplier === undefined) return undefined;
+  const bytes = Number(match[1]) * multiplier;
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+/** Formats a byte count in the largest binary unit that divides it exactly: 67108864 → '64 MiB'. */
+export function formatSize(bytes: number): string {
+  for (const [unit, multiplier] of [['TiB', TiB], ['GiB', GiB], ['MiB', MiB], ['KiB', KiB]] as const) {
+    if (bytes >= multiplier && bytes % multiplier === 0) return `${bytes / multiplier} ${unit}`;
+  }
+  return `${bytes} B`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value parsers: each accepts a JSON value or the string from an environment variable or flag.
+
+type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly expected: string };
+type Parser<T> = (raw: unknown) => Parsed<T>;
+
+function integerFrom(raw: unknown): number | undefined {
+  if (typeof raw === 'number') return Number.isSafeInteger(raw) ? raw : undefined;
+  if (typeof raw === 'string' && /^\s*[+-]?\d+\s*$/.test(raw)) {
+    const value = Number(raw);
+    return Number.isSafeInteger(value) ? value : undefined;
+  }
+  return undefined;
+}
+
+function integer(min: number, max: number): Parser<number> {
+  return (raw) => {
+    const value = integerFrom(raw);
+    return value !== undefined && value >= min && value <= max
+      ? { ok: true, value }
+      : { ok: false, expected: `must be an integer from ${min} to ${max}` };
+  };
+}
+
+function size(min: number, max: number): Parser<number> {
+  return (raw) => {
+    const value = typeof raw === 'string' ? parseSize(raw) : integerFrom(raw);
+    return value !== undefined && value >= min && value <= max
+      ? { ok: true, value }
+      : {
+          ok: false,
+          expected: `must be a size from ${formatSize(min)} to ${formatSize(max)} (bytes, or a number with B, KiB, MiB, GiB or TiB)`,
+        };
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[]): Parser<T> {
+  return (raw) =>
+    typeof raw === 'string' && (values as readonly string[]).includes(raw)
+      ? { ok: true, value: raw as T }
+      : { ok: false, expected: `must be one of ${values.join(', ')}` };
+}
+
+function text(pattern: RegExp, expected: string): Parser<string> {
+  return (raw) => (typeof raw === 'string' && pattern.test(raw) ? { ok: true, value: raw } : { ok: false, expected });
+}
+
+const booleanParser: Parser<boolean> = (raw) => {
+  if (typeof raw === 'boolean') return { ok: true, value: raw };
+  if (raw === '1' || raw === 'true') return { ok: true, value: true };
+  if (raw === '0' || raw === 'false') return { ok: true, value: false };
+  return { ok: false, expected: 'must be true or false (or 1 or 0)' };
+};
+
+const quorumParser: Parser<QuorumSetting> = (raw) => {
+  if (raw === 'one' || raw === 'quorum' || raw === 'all') return { ok: true, value: raw };
+  const value = integerFrom(raw);
+  return value !== undefined && value >= 0
+    ? { ok: true, value }
+    : { ok: false, expected: 'must be a non-negative integer or one of one, quorum, all' };
+};
+
+// ---------------------------------------------------------------------------------------------
+// The table of fields: default, allowed values and meaning. Help text and docs derive from it.
+
+const workersMax = 64;
+const partitionsMax = 1024;
+const partitionsDefault = 64;
+const requestBodyOverheadBytes = 64 * KiB;
+const logLevels: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+interface FieldSpec<T> {
+  readonly defaultValue: T;
+  /** How the default is described when it is derived from other values. */
+  readonly defaultText?: string;
+  readonly parse: Parser<T>;
+  readonly isSize?: true;
+  readonly meaning: string;
+}
+
+const oneHourMs = 3_600_000;
+const millions = 1_000_000;
+
+const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
+  nodeName: {
+    defaultValue: 'ringkv@127.0.0.1',
+    parse: text(/^[A-Za-z0-9_.-]+@[A-Za-z0-9_.:-]+$/, 'must look like name@host (letters, digits, _ . - and : in the host)'),
+    meaning: 'the name of this node in the cluster, as name@host',
+  },
+  dataDir: {
+    defaultValue: './data',
+    parse: text(/\S/, 'must be a non-empty path'),
+    meaning: 'directory for the write-ahead logs and LMDB files',
+  },
+  workers: {
+    defaultValue: Math.min(availableParallelism(), workersMax, partitionsDefault),
+    defaultText: `os.availableParallelism(), at most ${workersMax} and at most partitions`,
+    parse: integer(1, workersMax),
+    meaning: 'worker threads hosting vnodes',
+  },
+  partitions: {
+    defaultValue: partitionsDefault,
+    parse: integer(1, partitionsMax),
+    meaning: 'Q, partitions of the ring (a power of two, fixed when the cluster is created)',
+  },
+  httpHost: { defaultValue: '127.0.0.1', parse: text(/\S/, 'must be a non-empty host name or address'), meaning: 'address the HTTP API listens on' },
+  httpPort: { defaultValue: 8098, parse: integer(0, 65535), meaning: 'port of the HTTP API (0 disables it)' },
+  logLevel: { defaultValue: 'info', parse: oneOf(logLevels), meaning: 'least severe log level written' },
+  durability: {
+    defaultValue: 'fsync',
+    parse: oneOf<Durability>(['fsync', 'interval', 'none']),
+    meaning: 'when writes are acknowledged: after fsync of their batch, after at most syncIntervalMs, or without syncing',
+  },
+  syncIntervalMs: { defaultValue: 100, parse: integer(1, 60_000), meaning: "how often the WAL is synced under durability 'interval'" },
+  walSegmentBytesMax: { defaultValue: 64 * MiB, parse: size(64 * KiB, 4 * GiB), isSize: true, meaning: 'size at which a WAL segment is closed and a new one started' },
+  checkpointWalBytes: { defaultValue: 256 * MiB, parse: size(64 * KiB, 64 * GiB), isSize: true, meaning: 'WAL bytes written since the last checkpoint that trigger a checkpoint' },
+  lmdbMapSizeBytes: { defaultValue: 64 * GiB, parse: size(MiB, 16 * TiB), isSize: true, meaning: 'LMDB map size of each worker (address space, not disk)' },
+  commitBatchRecordsMax: { defaultValue: 4096, parse: integer(1, millions), meaning: 'records in one group commit (one fsync, one LMDB transaction)' },
+  maxKeyBytes: { defaultValue: 256, parse: size(1, 440), isSize: true, meaning: 'largest key accepted (LMDB keys hold type, bucket and key in 511 bytes)' },
+  maxBucketBytes: { defaultValue: 128, parse: size(1, 440), isSize: true, meaning: 'largest bucket name accepted' },
+  maxValueBytes: { defaultValue: 5 * MiB, parse: size(1, 512 * MiB), isSize: true, meaning: 'largest value accepted' },
+  maxContentTypeBytes: { defaultValue: 256, parse: size(1, 4 * KiB), isSize: true, meaning: 'longest content type accepted' },
+  maxUserMetaBytes: {
+    defaultValue: 8 * KiB,
+    parse: size(0, MiB),
+    isSize: true,
+    meaning: "largest user metadata of one value, keys and values together (HTTP carries it in headers, which Node limits to 16 KiB)",
+  },
+  maxSiblings: { defaultValue: 100, parse: integer(1, 10_000), meaning: 'most siblings an object may have; a write that would exceed it fails with too_many_siblings' },
+  maxRequestBodyBytes: {
+    defaultValue: 5 * MiB + requestBodyOverheadBytes,
+    defaultText: `maxValueBytes + ${formatSize(requestBodyOverheadBytes)}`,
+    parse: size(1, 513 * MiB),
+    isSize: true,
+    meaning: 'largest request body a front end reads (at least maxValueBytes)',
+  },
+  defaultTimeoutMs: { defaultValue: 5000, parse: integer(1, oneHourMs), meaning: 'request timeout when the client gives none' },
+  maxTimeoutMs: { defaultValue: 60_000, parse: integer(1, oneHourMs), meaning: 'largest request timeout a client may ask for' },
+  vnodeMailboxCapacity: { defaultValue: 1024, parse: integer(1, millions), meaning: 'messages queued for one vnode before it answers overload' },
+  workerInflightMax: { defaultValue: 10_000, parse: integer(1, millions), meaning: 'requests in flight to one worker before new ones are answered with overload' },
+  restartMaxRestarts: { defaultValue: 5, parse: integer(0, 1000), meaning: 'worker restarts allowed within restartPeriodMs before the node gives up and stops' },
+  restartPeriodMs: { defaultValue: 60_000, parse: integer(1, oneHourMs), meaning: 'window over which worker restarts are counted' },
+  shutdownTimeoutMs: { defaultValue: 10_000, parse: integer(1, oneHourMs), meaning: 'time a graceful stop may take before the node stops hard' },
+  httpMaxConnections: { defaultValue: 1024, parse: integer(1, millions), meaning: 'open HTTP connections accepted at once' },
+  httpIdleTimeoutMs: { defaultValue: 60_000, parse: integer(1, oneHourMs), meaning: 'idle keep-alive HTTP connections are closed after this' },
+  httpHeadersTimeoutMs: { defaultValue: 10_000, parse: integer(1, oneHourMs), meaning: 'time allowed to receive the request headers' },
+  httpRequestTimeoutMs: { defaultValue: 30_000, parse: integer(1, oneHourMs), meaning: 'time allowed to receive a whole request' },
+  defaultNVal: { defaultValue: 3, parse: integer(1, partitionsMax), meaning: 'n_val of bucket types that do not set nVal' },
+};
+
+const scalarFields = Object.keys(fieldSpecs) as ScalarField[];
+
+/** Riak's default bucket props, with the node's default n_val. */
+function defaultBucketTypeProps(nVal: number): BucketTypeProps {
+  return { ...riakDefaultProps, nVal };
+}
+
+const bucketTypeParsers: { readonly [K in keyof BucketTypeProps]-?: Parser<NonNullable<BucketTypeProps[K]>> } = {
+  nVal: integer(1, partitionsMax),
+  r: quorumParser,
+  w: quorumParser,
+  dw: quorumParser,
+  pr: quorumParser,
+  pw: quorumParser,
+  allowMult: booleanParser,
+  lastWriteWins: booleanParser,
+  notfoundOk: booleanParser,
+  basicQuorum: booleanParser,
+  maxSiblings: integer(1, 10_000),
+};
+
+
+function deepFreeze<T extends object>(config: T): T {
+  for (const value of Object.values(config)) if (typeof value === 'object' && value !== null) deepFreeze(value);
+  return Object.freeze(config);
+}
+
+/** The configuration of a node given no file, environment or flags. */
+export const defaultConfig: NodeConfig = deepFreeze({
+  ...(Object.fromEntries(scalarFields.map((field) => [field, fieldSpecs[field].defaultValue])) as Pick<NodeConfig, ScalarField>),
+  bucketTypes: { default: defaultBucketTypeProps(fieldSpecs.defaultNVal.defaultValue) },
+  faults: { recordSyncedState: false, injection: false },
+});
+
+/** RINGKV_ + the SCREAMING_SNAKE form of a field name: httpPort → RINGKV_HTTP_PORT. */
+export function envVarName(field: ScalarField): string {
+  return `RINGKV_${field.replace(/[A-Z]/g, (letter) => `_${letter}`).toUpperCase()}`;
+}
+
+/** The command-line flag of a field: httpPort → --http-port. */
+export function flagName(field: ScalarField): string {
+  return `--${field.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Relations between fields, checked after every field parsed on its own.
+
+interface Relation {
+  readonly fields: readonly ScalarField[];
+  readonly rule: string;
+  readonly holds: (config: NodeConfig) => boolean;
+  readonly problem: (config: NodeConfig) => string;
+}
+
+const isPowerOfTwo = (value: number): boolean => value > 0 && (value & (value - 1)) === 0;
+
+const relations: readonly Relation[] = [
+  {
+    // LMDB keys are at most 511 bytes; the storage key holds the type name (up to 64 bytes), the
+    // bucket, the key and their length prefixes.
+    fields: ['maxKeyBytes', 'maxBucketBytes'],
+    rule: 'maxKeyBytes + maxBucketBytes <= 440',
+    holds: (c) => c.maxKeyBytes + c.maxBucketBytes <= 440,
+    problem: (c) => `maxKeyBytes + maxBucketBytes: must be at most 440 bytes together (storage keys are limited to 511 bytes), got ${c.maxKeyBytes} + ${c.maxBucketBytes}`,
+  },
+  {
+    fields: ['partitions'],
+    rule: 'partitions is a power of two',
+    holds: (c) => isPowerOfTwo(c.partitions),
+    problem: (c) => `partitions: must be a power of two from 1 to ${partitionsMax}, got ${c.partitions}`,
+  },
+  {
+    fields: ['partitions', 'workers'],
+    rule: 'partitions >= workers',
+    holds: (c) => c.partitions >= c.workers,
+    problem: (c) => `workers: must be at most partitions (${c.partitions}), got ${c.workers}`,
+  },
+  {
+    fields: ['maxTimeoutMs', 'defaultTimeoutMs'],
+    rule: 'maxTimeoutMs >= defaultTimeoutMs',
+    holds: (c) => c.maxTimeoutMs >= c.defaultTimeoutMs,
+    problem: (c) => `maxTimeoutMs: must be at least defaultTimeoutMs (${c.defaultTimeoutMs}), got ${c.maxTimeoutMs}`,
+  },
+  {
+    fields: ['maxRequestBodyBytes', 'maxValueBytes'],
+    rule: 'maxRequestBodyBytes >= maxValueBytes',
+    holds: (c) => c.maxRequestBodyBytes >= c.maxValueBytes,
+    problem: (c) => `maxRequestBodyBytes: must be at least maxValueBytes (${c.maxValueBytes}), got ${c.maxRequestBodyBytes}`,
+  },
+  {
+    // WAL space is reclaimed by whole segments, so a checkpoint before one segment fills frees nothing.
+    fields: ['checkpointWalBytes', 'walSegmentBytesMax'],
+    rule: 'checkpointWalBytes >= walSegmentBytesMax',
+    holds: (c) => c.checkpointWalBytes >= c.walSegmentBytesMax,
+    problem: (c) => `checkpointWalBytes: must be at least walSegmentBytesMax (${c.walSegmentBytesMax}), got ${c.checkpointWalBytes}`,
+  },
+  {
+    // Node's http server rejects a headers timeout longer than the request timeout.
+    fields: ['httpHeadersTimeoutMs', 'httpRequestTimeoutMs'],
+    rule: 'httpHeadersTimeoutMs <= httpRequestTimeoutMs',
+    holds: (c) => c.httpHeadersTimeoutMs <= c.httpRequestTimeoutMs,
+    problem: (c) => `httpHeadersTimeoutMs: must be at most httpRequestTimeoutMs (${c.httpRequestTimeoutMs}), got ${c.httpHeadersTimeoutMs}`,
+  },
+  {
+    fields: ['defaultNVal', 'partitions'],
+    rule: 'defaultNVal <= partitions',
+    holds: (c) => c.defaultNVal <= c.partitions,
+    problem: (c) => `defaultNVal: must be at most partitions (${c.partitions}), got ${c.defaultNVal}`,
+  },
+];
+
+/** The relations checked at start-up, as text, for the docs. */
+export function describeConfigRelations(): readonly string[] {
+  return [
+    ...relations.map((relation) => relation.rule),
+    'bucketTypes.*.nVal <= partitions; numeric r, w <= nVal and >= 1; numeric dw, pr, pw <= nVal',
+    'bucketTypes.*.maxSiblings <= maxSiblings; allowMult and lastWriteWins are not both true',
+  ];
+}
+
+function bucketTypeProblems(name: string, props: BucketTypeProps, config: NodeConfig): string[] {
+  const problems: string[] = [];
+  const at = `bucketTypes.${name}`;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) problems.push(`${at}: a bucket type name is 1 to 64 letters, digits, '_', '.' or '-'`);
+  if (props.nVal > config.partitions) problems.push(`${at}.nVal: must be at most partitions (${config.partitions}), got ${props.nVal}`);
+  for (const field of ['r', 'w', 'dw', 'pr', 'pw'] as const) {
+    const value = props[field];
+    const min = field === 'r' || field === 'w' ? 1 : 0;
+    if (typeof value === 'number' && (value < min || value > props.nVal)) {
+      problems.push(`${at}.${field}: must be from ${min} to nVal (${props.nVal}) or one of one, quorum, all, got ${value}`);
+    }
+  }
+  if (props.maxSiblings !== undefined && props.maxSiblings > config.maxSiblings) {
+    problems.push(`${at}.maxSiblings: must be at most maxSiblings (${config.maxSiblings}), got ${props.maxSiblings}`);
+  }
+  if (props.allowMult && props.lastWriteWins) problems.push(`${at}: allowMult and lastWriteWins cannot both be true`);
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+interface Candidate {
+  readonly raw: unknown;
+  readonly source: string;
+}
+
+function show(raw: unknown): string {
+  return JSON.stringify(raw) ?? String(raw);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+function unknownKeyProblem(where: string, key: string, allowed: readonly string[]): string {
+  const camel = key.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+  const suggestion = allowed.includes(camel)
+    ? camel
+    : allowed.find((name) => editDistance(name.toLowerCase(), key.toLowerCase()) <= 2);
+  const hint = suggestion === undefined ? `allowed keys: ${allowed.join(', ')}` : `did you mean "${suggestion}"?`;
+  return `${where}: unknown key "${key}" (${hint})`;
+}
+
+function readConfigFile(path: string, problems: string[]): Record<string, unknown> {
+  let contents: string;
+  try {
+    contents = readFileSync(path, 'utf8');
+  } catch (error) {
+    problems.push(`config file ${path}: cannot be read (${(error as Error).message})`);
+    return {};
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(contents);
+  } catch (error) {
+    problems.push(`config file ${path}: is not valid JSON (${(error as Error).message})`);
+    return {};
+  }
+  if (!isRecord(parsed)) {
+    problems.push(`config file ${path}: must hold a JSON object, got ${show(parsed)}`);
+    return {};
+  }
+  const allowed = [...scalarFields, 'bucketTypes', 'faults'];
+  for (const key of Object.keys(parsed)) {
+    if (!allowed.includes(key)) problems.push(unknownKeyProblem(`config file ${path}`, key, allowed));
+  }
+  return parsed;
+}
+
+function parseBucketTypes(raw: unknown, source: string, defaultNVal: number, problems: string[]): Record<string, BucketTypeProps> {
+  const bucketTypes: Record<string, BucketTypeProps> = { default: defaultBucketTypeProps(defaultNVal) };
+  if (raw === undefined) return bucketTypes;
+  if (!isRecord(raw)) {
+    problems.push(`bucketTypes: must be an object of bucket type names to properties, got ${show(raw)} (from ${source})`);
+    return bucketTypes;
+  }
+  const allowedProps = Object.keys(bucketTypeParsers);
+  for (const [name, rawProps] of Object.entries(raw)) {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
+      problems.push(`bucketTypes: type names must be 1 to 64 letters, digits, _ or -, got ${show(name)} (from ${source})`);
+      continue;
+    }
+    if (!isRecord(rawProps)) {
+      problems.push(`bucketTypes.${name}: must be an object of properties, got ${show(rawProps)} (from ${source})`);
+      continue;
+    }
+    const props: Record<string, unknown> = { ...defaultBucketTypeProps(defaultNVal) };
+    for (const [prop, value] of Object.entries(rawProps)) {
+      const parser = (bucketTypeParsers as Readonly<Record<string, Parser<unknown>>>)[prop];
+      if (parser === undefined) {
+        problems.push(unknownKeyProblem(`bucketTypes.${name} (from ${source})`, prop, allowedProps));
+        continue;
+      }
+      const parsed = parser(value);
+      if (parsed.ok) props[prop] = parsed.value;
+      else problems.push(`bucketTypes.${name}.${prop}: ${parsed.expected}, got ${show(value)} (from ${source})`);
+    }
+    bucketTypes[name] = props as unknown as BucketTypeProps;
+  }
+  return bucketTypes;
+}
+
+const faultSwitches = {
+  recordSyncedState: 'RINGKV_FAULT_RECORD_SYNCED_STATE',
+  injection: 'RINGKV_FAULT_INJECTION',
+} as const satisfies Record<keyof FaultConfig, string>;
+
+function parseFaults(fileFaults: unknown, fileSource: string, env: NodeJS.ProcessEnv, problems: string[]): FaultConfig {
+  const faults: { -readonly [K in keyof FaultConfig]: boolean } = { recordSyncedState: false, injection: false };
+  const names = Object.keys(faultSwitches) as (keyof FaultConfig)[];
+  if (fileFaults !== undefined) {
+    if (!isRecord(fileFaults)) {
+      problems.push(`faults: must be an object, got ${show(fileFaults)} (from ${fileSource})`);
+    } else {
+      for (const [key, value] of Object.entries(fileFaults)) {
+        if (!(names as string[]).includes(key)) {
+          problems.push(unknownKeyProblem(`faults (from ${fileSource})`, key, names));
+          continue;
+        }
+        const parsed = booleanParser(value);
+        if (parsed.ok) faults[key as keyof FaultConfig] = parsed.value;
+        else problems.push(`faults.${key}: ${parsed.expected}, got ${show(value)} (from ${fileSource})`);
+      }
+    }
+  }
+  for (const name of names) {
+    const envVar = faultSwitches[name];
+    const envValue = env[envVar];
+    if (envValue === undefined || envValue === '') continue;
+    const parsed = booleanParser(envValue);
+    if (parsed.ok) faults[name] = parsed.value;
+    else problems.push(`faults.${name}: ${parsed.expected}, got ${show(envValue)} (from environment variable ${envVar})`);
+  }
+  return faults;
+}
+
+/** The highest-precedence value given for a field, if any: flag, then environment, then file. */
+function candidateFor(field: ScalarField, input: LoadConfigInput, file: Record<string, unknown>): Candidate | undefined {
+  const flag = input.flags[field];
+  if (flag !== undefined) return { raw: flag, source: `flag ${flagName(field)}` };
+  const envValue = input.env[envVarName(field)];
+  if (envValue !== undefined && envValue !== '') return { raw: envValue, source: `environment variable ${envVarName(field)}` };
+  if (file[field] !== undefined) return { raw: file[field], source: `config file ${input.configFile ?? ''}` };
+  return undefined;
+}
+
+/**
+ * Builds the node configuration from defaults < config file < environment < flags, and checks
+ * every field and every relation. Throws a ConfigError listing all problems found.
+ */
+export function loadConfig(input: LoadConfigInput): NodeConfig {
+  const problems: string[] = [];
+  const file = input.configFile === undefined ? {} : readConfigFile(input.configFile, problems);
+  const values: Record<string, unknown> = {};
+  const invalid = new Set<ScalarField>();
+  const given = new Set<ScalarField>();
+
+  for (const field of scalarFields) {
+    const spec: FieldSpec<unknown> = fieldSpecs[field];
+    const candidate = candidateFor(field, input, file);
+    values[field] = spec.defaultValue;
+    if (candidate === undefined) continue;
+    given.add(field);
+    const parsed = spec.parse(candidate.raw);
+    if (parsed.ok) values[field] = parsed.value;
+    else {
+      invalid.add(field);
+      problems.push(`${field}: ${parsed.expected}, got ${show(candidate.raw)} (from ${candidate.source})`);
+    }
+  }
+  // Defaults derived from other values, used only when the field was not given at all.
+  if (!given.has('workers')) values['workers'] = Math.min(fieldSpecs.workers.defaultValue, values['partitions'] as number);
+  if (!given.has('maxRequestBodyBytes')) values['maxRequestBodyBytes'] = (values['maxValueBytes'] as number) + requestBodyOverheadBytes;
+
+  const fileSource = `config file ${input.configFile ?? ''}`;
+  const scalars = values as Pick<NodeConfig, ScalarField>;
+  const config: NodeConfig = {
+    ...scalars,
+    bucketTypes: parseBucketTypes(file['bucketTypes'], fileSource, scalars.defaultNVal, problems),
+    faults: parseFaults(file['faults'], fileSource, input.env, problems),
+  };
+
+  for (const relation of relations) {
+    if (relation.fields.some((field) => invalid.has(field))) continue;
+    if (!relation.holds(config)) problems.push(relation.problem(config));
+  }
+  if (!invalid.has('partitions') && !invalid.has('maxSiblings')) {
+    for (const [name, props] of Object.entries(config.bucketTypes)) problems.push(...bucketTypeProblems(name, props, config));
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze(config);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Description, for help text and for checking the docs.
+
+export interface ConfigFieldDescription {
+  /** The key in the config file (dotted for nested keys). */
+  readonly field: string;
+  readonly defaultValue: string;
+  readonly envVar: string | undefined;
+  readonly meaning: string;
+}
+
+/** One row per setting: field, default, environment variable and meaning. */
+export function describeConfig(): readonly ConfigFieldDescription[] {
+  const rows: ConfigFieldDescription[] = scalarFields.map((field) => {
+    const spec: FieldSpec<unknown> = fieldSpecs[field];
+    const value = spec.defaultValue;
+    const defaultValue =
+      spec.defaultText ?? (spec.isSize === true && typeof value === 'number' ? formatSize(value) : String(value));
+    return { field, defaultValue, envVar: envVarName(field), meaning: spec.meaning };
+  });
+  rows.push(
+    {
+      field: 'bucketTypes',
+      defaultValue: '{ default: { nVal: defaultNVal, r/w/dw: quorum, pr/pw: 0, allowMult: true, lastWriteWins: false, notfoundOk: true, basicQuorum: false } }',
+      envVar: undefined,
+      meaning: 'bucket types and their properties (config file only); `default` always exists',
+    },
+    {
+      field: 'faults.recordSyncedState',
+      defaultValue: 'false',
+      envVar: faultSwitches.recordSyncedState,
+      meaning: 'crash tests only: record what storage reports as synced',
+    },
+    {
+      field: 'faults.injection',
+      defaultValue: 'false',
+      envVar: faultSwitches.injection,
+      meaning: 'fault tests only: allow injecting a failing fdatasync into a running node',
+    },
+  );
+  return rows;
+}
