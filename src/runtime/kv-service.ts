@@ -1,0 +1,149 @@
+// The node's key-value service: the one request path behind every front end. It checks a
+// request against the bucket type and the node's limits, places the key on the ring, and hands
+// the request to a coordinator. Nothing is written for a request it rejects.
+
+import { type BucketProps, type RequestLimits, resolveRead, resolveWrite } from '../core/bucket.js';
+import { DecodeError, decodeContext, encodeStorageKey } from '../core/codec.js';
+import { type KvErrorCode, type Result, fail } from '../core/errors.js';
+import type { DeleteReply, DeleteRequest, GetReply, GetRequest, KvService, NewContent, ObjectKey, PutReply, PutRequest } from '../core/kv.js';
+import { partitionOf, preferencePartitions } from '../core/ring.js';
+import { type VersionVector, emptyVv } from '../core/version-vector.js';
+import type { CoordinatorActor } from '../../actors/coordinator.js';
+import type { NodeStats, Operation } from './stats.js';
+
+export interface KvLimits extends RequestLimits {
+  readonly maxKeyBytes: number;
+  readonly maxBucketBytes: number;
+  readonly maxValueBytes: number;
+  readonly maxContentTypeBytes: number;
+  readonly maxUserMetaBytes: number;
+}
+
+export interface KvServiceDeps {
+  readonly coordinators: CoordinatorActor;
+  readonly bucketTypes: ReadonlyMap<string, BucketProps>;
+  readonly limits: KvLimits;
+  readonly stats: NodeStats;
+  readonly nowMs: () => number;
+  readonly monotonicUs: () => number;
+}
+
+const textEncoder = new TextEncoder();
+/** LMDB's key size limit, less one byte of headroom. */
+const storageKeyBytesMax = 510;
+
+export class KvNodeService implements KvService {
+  private stopping = false;
+
+  constructor(private readonly deps: KvServiceDeps) {}
+
+  /** From now on every request is refused with `shutting_down`. */
+  stopAccepting(): void {
+    this.stopping = true;
+  }
+
+  get(request: GetRequest): Promise<Result<GetReply>> {
+    return this.timed('get', () => {
+      const placed = this.place(request.key);
+      if (!placed.ok) return placed;
+      const quorum = resolveRead(placed.value.props, request, this.deps.limits);
+      if (!quorum.ok) return quorum;
+      const { partitions, storageKey } = placed.value;
+      return this.deps.coordinators.get(preferencePartitions(partitions[0]!, quorum.value.n, this.deps.limits.partitions), storageKey, quorum.value);
+    });
+  }
+
+  put(request: PutRequest): Promise<Result<PutReply>> {
+    return this.timed('put', () => {
+      const content = this.checkContent(request.content);
+      if (content !== undefined) return content;
+      return this.write(request, request.content, false, request.returnBody ?? false);
+    });
+  }
+
+  async delete(request: DeleteRequest): Promise<Result<DeleteReply>> {
+    return this.timed('delete', async () => {
+      const tombstone: NewContent = { value: new Uint8Array(0), contentType: 'application/octet-stream', userMeta: [] };
+      const result = await this.write({ ...request, ifNoneMatch: false, ifNotModified: false }, tombstone, true, false);
+      return result.ok ? { ok: true, value: { context: result.value.context } } : result;
+    });
+  }
+
+  private write(
+    request: Omit<PutRequest, 'content'>,
+    content: NewContent,
+    deleted: boolean,
+    returnBody: boolean,
+  ): Promise<Result<PutReply>> | Result<PutReply> {
+    const placed = this.place(request.key);
+    if (!placed.ok) return placed;
+    const quorum = resolveWrite(placed.value.props, request, this.deps.limits);
+    if (!quorum.ok) return quorum;
+    const context = this.decodeContext(request.context);
+    if (!context.ok) return context;
+    if (request.ifNotModified && request.context === undefined) {
+      return fail('invalid_request', 'if_not_modified needs the context the writer saw');
+    }
+    const { partitions, storageKey } = placed.value;
+    return this.deps.coordinators.put(
+      preferencePartitions(partitions[0]!, quorum.value.n, this.deps.limits.partitions),
+      {
+        storageKey,
+        context: context.value,
+        content,
+        deleted,
+        nowMs: this.deps.nowMs(),
+        ifNoneMatch: request.ifNoneMatch ?? false,
+        ifNotModified: request.ifNotModified ?? false,
+        maxSiblings: quorum.value.maxSiblings,
+        lastWriteWins: quorum.value.lastWriteWins,
+      },
+      quorum.value,
+      returnBody,
+    );
+  }
+
+  private place(key: ObjectKey): Result<{ props: BucketProps; storageKey: Uint8Array; partitions: number[] }> {
+    if (this.stopping) return fail('shutting_down', 'the node is shutting down');
+    const props = this.deps.bucketTypes.get(key.type);
+    if (props === undefined) return fail('unknown_bucket_type', `bucket type "${key.type}" is not defined`);
+    const { maxKeyBytes, maxBucketBytes } = this.deps.limits;
+    if (key.bucket.length === 0) return fail('invalid_request', 'the bucket name is empty');
+    if (key.key.length === 0) return fail('invalid_request', 'the key is empty');
+    if (key.bucket.length > maxBucketBytes) return fail('key_too_large', `the bucket name is ${key.bucket.length} bytes, the limit is ${maxBucketBytes}`);
+    if (key.key.length > maxKeyBytes) return fail('key_too_large', `the key is ${key.key.length} bytes, the limit is ${maxKeyBytes}`);
+    const storageKey = encodeStorageKey(key);
+    if (storageKey.length > storageKeyBytesMax) {
+      return fail('key_too_large', `type, bucket and key take ${storageKey.length} bytes together, the limit is ${storageKeyBytesMax}`);
+    }
+    return { ok: true, value: { props, storageKey, partitions: [partitionOf(storageKey, this.deps.limits.partitions)] } };
+  }
+
+  private checkContent(content: NewContent): Result<never> | undefined {
+    const { maxValueBytes, maxContentTypeBytes, maxUserMetaBytes } = this.deps.limits;
+    if (content.value.length > maxValueBytes) return fail('value_too_large', `the value is ${content.value.length} bytes, the limit is ${maxValueBytes}`);
+    if (textEncoder.encode(content.contentType).length > maxContentTypeBytes) return fail('invalid_request', `the content type is longer than ${maxContentTypeBytes} bytes`);
+    let metaBytes = 0;
+    for (const m of content.userMeta) metaBytes += textEncoder.encode(m.key).length + textEncoder.encode(m.value).length;
+    if (metaBytes > maxUserMetaBytes) return fail('invalid_request', `user metadata is ${metaBytes} bytes, the limit is ${maxUserMetaBytes}`);
+    return undefined;
+  }
+
+  private decodeContext(context: Uint8Array | undefined): Result<VersionVector> {
+    if (context === undefined || context.length === 0) return { ok: true, value: emptyVv };
+    try {
+      return { ok: true, value: decodeContext(context) };
+    } catch (error) {
+      if (error instanceof DecodeError) return fail('invalid_request', `the context is malformed (${error.message}); pass back the context exactly as a read returned it`);
+      throw error;
+    }
+  }
+
+  private async timed<T>(op: Operation, run: () => Promise<Result<T>> | Result<T>): Promise<Result<T>> {
+    const started = this.deps.monotonicUs();
+    const result = await run();
+    const code: KvErrorCode | undefined = result.ok ? undefined : result.error.code;
+    this.deps.stats.record(op, this.deps.monotonicUs() - started, code);
+    return result;
+  }
+}

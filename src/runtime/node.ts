@@ -1,0 +1,242 @@
+// The composition root of one ringkv node: it locks the data directory, checks that the
+// directory's layout matches the configuration, starts the supervisor (and with it the vnode
+// hosts), the coordinators, the key-value service and the listeners, and stops them in the
+// reverse order. Every long-lived object is made here and passed down; nothing is global.
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { CoordinatorActor } from '../../actors/coordinator.js';
+import type { Clock, TimerHandle } from '../../actors/ports.js';
+import type { BucketProps } from '../core/bucket.js';
+import type { NodeConfig } from './config.js';
+import { type HttpFrontEnd, startHttpFrontEnd } from './http/server.js';
+import { KvNodeService } from './kv-service.js';
+import { chooseLogFormat } from './log.js';
+import { NodeStats } from './stats.js';
+import { Supervisor } from './vnode-host/supervisor.js';
+
+export interface RunningNode {
+  readonly addresses: { readonly http?: string };
+  readonly dataDir: string;
+  readonly kv: KvNodeService;
+  /** For fault tests and the control plane. */
+  readonly supervisor: Supervisor;
+  stop(reason: string): Promise<void>;
+  readonly stopped: Promise<{ reason: string; exitCode: number }>;
+}
+
+export class NodeStartError extends Error {
+  readonly code = 'node_start_failed';
+}
+
+const layoutFormatVersion = 1;
+
+/** What a data directory was created with; a restart must match it. */
+interface DataDirLayout {
+  readonly formatVersion: number;
+  readonly partitions: number;
+  readonly workers: number;
+}
+
+const realClock: Clock = {
+  nowMs: () => Date.now(),
+  setTimer: (delayMs, fire) => ({ id: setTimeout(fire, delayMs) }),
+  clearTimer: (handle: TimerHandle) => clearTimeout(handle.id as NodeJS.Timeout),
+};
+
+async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const path = `${dataDir}/LOCK`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const file = await open(path, 'wx');
+      await file.writeFile(String(process.pid));
+      await file.close();
+      return () => rm(path, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+        throw new NodeStartError(`data directory ${dataDir} is in use by process ${pid}; stop it or choose another --data-dir`);
+      }
+      await rm(path, { force: true }); // stale: its process is gone
+    }
+  }
+  throw new NodeStartError(`could not lock data directory ${dataDir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function checkLayout(dataDir: string, config: NodeConfig): Promise<void> {
+  const path = `${dataDir}/ringkv.json`;
+  const wanted: DataDirLayout = { formatVersion: layoutFormatVersion, partitions: config.partitions, workers: config.workers };
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    await writeFile(path, JSON.stringify(wanted, null, 2) + '\n');
+    return;
+  }
+  const found = JSON.parse(text) as DataDirLayout;
+  if (found.formatVersion !== layoutFormatVersion) {
+    throw new NodeStartError(`data directory ${dataDir} has layout format ${found.formatVersion}; this version reads format ${layoutFormatVersion}`);
+  }
+  if (found.partitions !== config.partitions) {
+    throw new NodeStartError(`data directory ${dataDir} was created with ${found.partitions} partitions; the partition count is fixed, so start with --partitions ${found.partitions}`);
+  }
+  if (found.workers !== config.workers) {
+    throw new NodeStartError(
+      `data directory ${dataDir} was created with ${found.workers} workers; partitions are stored per worker, so start with --workers ${found.workers} (moving data between worker layouts is not supported yet)`,
+    );
+  }
+}
+
+export async function startNode(config: NodeConfig, log: Logger): Promise<RunningNode> {
+  const dataDir = resolve(config.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const unlock = await lockDataDir(dataDir);
+  try {
+    await checkLayout(dataDir, config);
+  } catch (error) {
+    await unlock();
+    throw error;
+  }
+  const stats = new NodeStats(Date.now());
+  let resolveStopped!: (outcome: { reason: string; exitCode: number }) => void;
+  const stopped = new Promise<{ reason: string; exitCode: number }>((r) => (resolveStopped = r));
+  let stopping: Promise<void> | undefined;
+  let storageFailure: string | undefined;
+
+  // eslint-disable-next-line prefer-const -- the supervisor's callbacks need it before it exists
+  let coordinators: CoordinatorActor;
+  const supervisor = new Supervisor({
+    workers: config.workers,
+    partitions: config.partitions,
+    dataDir,
+    workerInflightMax: config.workerInflightMax,
+    intensity: { maxRestarts: config.restartMaxRestarts, periodMs: config.restartPeriodMs },
+    workerInit: {
+      vnodeMailboxCapacity: config.vnodeMailboxCapacity,
+      logLevel: config.logLevel,
+      logFormat: chooseLogFormat(process.env, process.stdout.isTTY === true),
+      nodeName: config.nodeName,
+      faultInjection: config.faults.injection,
+      store: {
+        durability: config.durability,
+        syncIntervalMs: config.syncIntervalMs,
+        walSegmentBytesMax: config.walSegmentBytesMax,
+        checkpointWalBytes: config.checkpointWalBytes,
+        lmdbMapSizeBytes: config.lmdbMapSizeBytes,
+        commitBatchRecordsMax: config.commitBatchRecordsMax,
+        recordSyncedState: config.faults.recordSyncedState,
+      },
+    },
+    onReply: (reply) => coordinators.onReply(reply),
+    onEscalate: (reason) => void stop(reason, 1),
+    onStorageFailed: (worker, reason) => {
+      storageFailure ??= `worker ${worker}: ${reason}`;
+      log.error({ worker, reason }, 'storage failed; this node no longer acknowledges writes to the partitions of that worker');
+    },
+    log,
+  });
+  coordinators = new CoordinatorActor(supervisor, realClock, config.workers * config.workerInflightMax);
+  try {
+    await supervisor.start();
+  } catch (error) {
+    await supervisor.stop();
+    await unlock();
+    throw new NodeStartError(`the vnode hosts failed to start: ${(error as Error).message}`);
+  }
+
+  const bucketTypes = new Map<string, BucketProps>(Object.entries(config.bucketTypes));
+  const startedAt = process.hrtime.bigint();
+  const kv = new KvNodeService({
+    coordinators,
+    bucketTypes,
+    stats,
+    limits: {
+      maxKeyBytes: config.maxKeyBytes,
+      maxBucketBytes: config.maxBucketBytes,
+      maxValueBytes: config.maxValueBytes,
+      maxContentTypeBytes: config.maxContentTypeBytes,
+      maxUserMetaBytes: config.maxUserMetaBytes,
+      maxSiblings: config.maxSiblings,
+      defaultTimeoutMs: config.defaultTimeoutMs,
+      maxTimeoutMs: config.maxTimeoutMs,
+      partitions: config.partitions,
+    },
+    nowMs: () => Date.now(),
+    monotonicUs: () => Number(process.hrtime.bigint() - startedAt) / 1000,
+  });
+
+  const statsSnapshot = async (): Promise<unknown> => ({
+    node: config.nodeName,
+    uptimeMs: Date.now() - stats.startedAtMs,
+    durability: config.durability,
+    storageFailure: storageFailure ?? null,
+    requests: stats.summary(),
+    inflight: coordinators.inflight,
+    workerRestarts: supervisor.restarts,
+    workers: await supervisor.stats(),
+  });
+
+  let http: HttpFrontEnd | undefined;
+  if (config.httpPort !== 0) {
+    try {
+      http = await startHttpFrontEnd(
+        {
+          host: config.httpHost,
+          port: config.httpPort,
+          maxRequestBodyBytes: config.maxRequestBodyBytes,
+          maxConnections: config.httpMaxConnections,
+          idleTimeoutMs: config.httpIdleTimeoutMs,
+          headersTimeoutMs: config.httpHeadersTimeoutMs,
+          requestTimeoutMs: config.httpRequestTimeoutMs,
+        },
+        { kv, stats: statsSnapshot, generateKey: () => randomBytes(15).toString('base64url'), log },
+      );
+    } catch (error) {
+      await supervisor.stop();
+      await unlock();
+      throw new NodeStartError(`cannot listen for HTTP on ${config.httpHost}:${config.httpPort}: ${(error as Error).message}`);
+    }
+  }
+
+  async function stop(reason: string, exitCode = 0): Promise<void> {
+    stopping ??= (async () => {
+      log.info({ reason }, 'node stopping');
+      kv.stopAccepting();
+      const deadline = setTimeout(() => {
+        log.error({ reason, shutdownTimeoutMs: config.shutdownTimeoutMs }, 'shutdown took too long; exiting');
+        resolveStopped({ reason: `${reason} (shutdown timed out)`, exitCode: exitCode || 1 });
+      }, config.shutdownTimeoutMs);
+      deadline.unref();
+      await http?.close().catch((err: Error) => log.error({ err }, 'closing the HTTP listener failed'));
+      await supervisor.stop();
+      await unlock();
+      clearTimeout(deadline);
+      log.info({ reason }, 'node stopped');
+      resolveStopped({ reason, exitCode });
+    })();
+    return stopping;
+  }
+
+  log.info({ node: config.nodeName, dataDir, workers: config.workers, partitions: config.partitions, durability: config.durability }, 'node started');
+  return {
+    addresses: http === undefined ? {} : { http: http.url },
+    dataDir,
+    kv,
+    supervisor,
+    stop: (reason) => stop(reason, 0),
+    stopped,
+  };
+}

@@ -1,0 +1,131 @@
+// The node supervisor: starts the vnode-host workers, assigns partitions to them (round robin,
+// so a key's consecutive replicas land on different workers), routes vnode requests to the
+// owning worker, and restarts a worker that dies — at most `maxRestarts` times within
+// `periodMs`; past that it escalates, and the node shuts down with the reason logged.
+
+import type { Logger } from 'pino';
+import type { VnodeReply, VnodeRequest } from '../../core/messages.js';
+import { type RestartIntensity, decideRestart } from '../../core/supervision.js';
+import type { VnodeRouter } from '../../../actors/ports.js';
+import type { WorkerInit, WorkerStats } from './protocol.js';
+import { WorkerHandle } from './worker-handle.js';
+
+export interface SupervisorOptions {
+  readonly workers: number;
+  readonly partitions: number;
+  readonly workerInit: Omit<WorkerInit, 'workerIndex' | 'partitions' | 'store'> & { store: Omit<WorkerInit['store'], 'dir'> };
+  readonly dataDir: string;
+  readonly workerInflightMax: number;
+  readonly intensity: RestartIntensity;
+  readonly onReply: (reply: VnodeReply) => void;
+  readonly onEscalate: (reason: string) => void;
+  readonly onStorageFailed: (workerIndex: number, reason: string) => void;
+  readonly log: Logger;
+}
+
+export function assignPartitions(partitions: number, workers: number): number[][] {
+  const out: number[][] = Array.from({ length: workers }, () => []);
+  for (let p = 0; p < partitions; p++) out[p % workers]!.push(p);
+  return out;
+}
+
+export class Supervisor implements VnodeRouter {
+  private readonly handles: WorkerHandle[] = [];
+  private readonly ownerOf: number[] = [];
+  private restartHistory: readonly number[] = [];
+  private stopping = false;
+  restarts = 0;
+
+  constructor(private readonly options: SupervisorOptions) {
+    const assignment = assignPartitions(options.partitions, options.workers);
+    assignment.forEach((parts, index) => parts.forEach((p) => (this.ownerOf[p] = index)));
+  }
+
+  private initFor(index: number): WorkerInit {
+    const { workerInit, dataDir } = this.options;
+    return {
+      ...workerInit,
+      workerIndex: index,
+      partitions: assignPartitions(this.options.partitions, this.options.workers)[index]!,
+      store: { ...workerInit.store, dir: `${dataDir}/worker-${index}` },
+    };
+  }
+
+  /** Starts every worker and waits until each has recovered its store. */
+  async start(): Promise<void> {
+    for (let i = 0; i < this.options.workers; i++) this.handles[i] = this.spawn(i);
+    const reports = await Promise.all(this.handles.map((h) => h.ready));
+    reports.forEach((recovery, index) => this.options.log.info({ worker: index, recovery }, 'vnode host ready'));
+  }
+
+  private spawn(index: number): WorkerHandle {
+    const handle: WorkerHandle = new WorkerHandle(this.initFor(index), this.options.workerInflightMax, {
+      onReply: this.options.onReply,
+      onExit: (error) => this.onWorkerExit(index, handle, error),
+      onStorageFailed: (reason) => this.options.onStorageFailed(index, reason),
+    });
+    return handle;
+  }
+
+  private onWorkerExit(index: number, handle: WorkerHandle, error: Error): void {
+    if (this.stopping || this.handles[index] !== handle) return;
+    const decision = decideRestart(this.restartHistory, Date.now(), this.options.intensity);
+    this.restartHistory = decision.history;
+    if (decision.action === 'escalate') {
+      this.options.log.error({ worker: index, err: error }, `vnode host worker died; not restarting: ${decision.reason}`);
+      this.options.onEscalate(`vnode host worker ${index} died (${error.message}) and ${decision.reason}`);
+      return;
+    }
+    this.restarts++;
+    this.options.log.warn({ worker: index, err: error }, 'vnode host worker died; restarting it');
+    const next = this.spawn(index);
+    this.handles[index] = next;
+    next.ready.then(
+      (recovery) => this.options.log.info({ worker: index, recovery }, 'vnode host worker restarted'),
+      () => undefined, // its exit handler decides again
+    );
+  }
+
+  send(request: VnodeRequest): void {
+    this.handles[this.ownerOf[request.partition]!]!.send(request);
+  }
+
+  workerOf(partition: number): number {
+    return this.ownerOf[partition]!;
+  }
+
+  get workerCount(): number {
+    return this.handles.length;
+  }
+
+  /** For fault tests: kills worker `index` from outside, as a crash would. */
+  killWorker(index: number): Promise<void> {
+    return this.handles[index]!.kill();
+  }
+
+  /** For fault tests: the next fdatasync of worker `index` fails (needs faults.injection). */
+  injectStorageFault(index: number): Promise<void> {
+    return this.handles[index]!.injectFault('fail-next-datasync');
+  }
+
+  /** Each hosted vnode's causal identity, by partition. */
+  actorIds(): { partition: number; actorId: string }[] {
+    return this.handles.flatMap((h) => h.actorIds).sort((a, b) => a.partition - b.partition);
+  }
+
+  workerReady(index: number): Promise<unknown> {
+    return this.handles[index]!.ready;
+  }
+
+  async stats(): Promise<(WorkerStats | { workerIndex: number; state: string })[]> {
+    return Promise.all(
+      this.handles.map((h, i) => (h.isReady ? h.stats().catch(() => ({ workerIndex: i, state: 'unavailable' })) : Promise.resolve({ workerIndex: i, state: 'restarting' }))),
+    );
+  }
+
+  /** Closes every worker; pending writes become durable and are answered first. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.handles.map((h) => h.close().catch((err: Error) => this.options.log.error({ err }, 'closing a worker failed'))));
+  }
+}

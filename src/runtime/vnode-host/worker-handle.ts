@@ -1,0 +1,160 @@
+// The main thread's handle on one vnode-host worker: it batches outgoing vnode requests into one
+// postMessage per event-loop turn, tracks what is in flight so that a worker's death fails those
+// requests at once (none hang), and refuses new ones with `overload` past its in-flight cap.
+
+import { Worker } from 'node:worker_threads';
+import { MessageChannel } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import { nodeEndpoint } from './comlink-endpoint.js';
+import type { KvError } from '../../core/errors.js';
+import type { VnodeReply, VnodeRequest } from '../../core/messages.js';
+import type { RecoveryReport } from '../storage/worker-store.js';
+import type { MainToWorker, WorkerControl, WorkerInit, WorkerStats, WorkerToMain } from './protocol.js';
+
+export interface WorkerHandleEvents {
+  onReply(reply: VnodeReply): void;
+  /** The worker died or failed to start; `error` says why. Called once. */
+  onExit(error: Error): void;
+  onStorageFailed(reason: string): void;
+}
+
+export class WorkerHandle {
+  private readonly worker: Worker;
+  private readonly control: Comlink.Remote<WorkerControl>;
+  private outbox: VnodeRequest[] = [];
+  private flushScheduled = false;
+  /** requestId → partitions with a request outstanding on this worker. */
+  private readonly inflight = new Map<number, number[]>();
+  private inflightCount = 0;
+  private state: 'starting' | 'ready' | 'closing' | 'dead' = 'starting';
+  readonly ready: Promise<RecoveryReport>;
+  actorIds: readonly { partition: number; actorId: string }[] = [];
+
+  constructor(
+    readonly init: WorkerInit,
+    private readonly inflightMax: number,
+    private readonly events: WorkerHandleEvents,
+  ) {
+    const channel = new MessageChannel();
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), {
+      workerData: { init, controlPort: channel.port2 },
+      transferList: [channel.port2],
+    });
+    this.control = Comlink.wrap<WorkerControl>(nodeEndpoint(channel.port1));
+    channel.port1.unref();
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.on('message', (message: WorkerToMain) => {
+        if (message.type === 'WorkerReady') {
+          this.state = 'ready';
+          this.actorIds = message.actorIds;
+          resolve(message.recovery);
+        } else if (message.type === 'ReplyBatch') {
+          for (const reply of message.replies) this.settle(reply);
+        } else {
+          this.events.onStorageFailed(message.reason);
+        }
+      });
+      const died = (error: Error): void => {
+        if (this.state === 'dead') return;
+        const wasStarting = this.state === 'starting';
+        this.state = 'dead';
+        this.failInflight({ code: 'worker_unavailable', message: `vnode host worker ${init.workerIndex} died: ${error.message}` });
+        if (wasStarting) reject(error);
+        this.events.onExit(error);
+      };
+      this.worker.on('error', died);
+      this.worker.on('exit', (code) => died(new Error(`exited with code ${code}`)));
+    });
+    // A start-up failure is reported through onExit; keep the rejection from being unhandled.
+    this.ready.catch(() => undefined);
+  }
+
+  get isReady(): boolean {
+    return this.state === 'ready';
+  }
+
+  get inflightRequests(): number {
+    return this.inflightCount;
+  }
+
+  /** Queues a request for this turn's batch, or fails it (asynchronously) when it cannot be taken. */
+  send(request: VnodeRequest): void {
+    if (this.state !== 'ready') {
+      this.failSoon(request, { code: 'worker_unavailable', message: `vnode host worker ${this.init.workerIndex} is ${this.state === 'starting' ? 'restarting' : this.state}` });
+      return;
+    }
+    if (this.inflightCount >= this.inflightMax) {
+      this.failSoon(request, { code: 'overload', message: `${this.inflightCount} requests in flight to vnode host worker ${this.init.workerIndex}, the limit is ${this.inflightMax}` });
+      return;
+    }
+    const partitions = this.inflight.get(request.requestId);
+    if (partitions === undefined) this.inflight.set(request.requestId, [request.partition]);
+    else partitions.push(request.partition);
+    this.inflightCount++;
+    this.outbox.push(request);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outbox.length === 0 || this.state === 'dead') return;
+    const message: MainToWorker = { type: 'RequestBatch', requests: this.outbox };
+    this.outbox = [];
+    this.worker.postMessage(message);
+  }
+
+  private settle(reply: VnodeReply): void {
+    const partitions = this.inflight.get(reply.requestId);
+    if (partitions !== undefined) {
+      const at = partitions.indexOf(reply.partition);
+      if (at >= 0) {
+        partitions.splice(at, 1);
+        this.inflightCount--;
+      }
+      if (partitions.length === 0) this.inflight.delete(reply.requestId);
+    }
+    this.events.onReply(reply);
+  }
+
+  private failSoon(request: VnodeRequest, error: KvError): void {
+    const reply: VnodeReply = { type: 'VnodeFailed', requestId: request.requestId, partition: request.partition, error };
+    queueMicrotask(() => this.events.onReply(reply));
+  }
+
+  private failInflight(error: KvError): void {
+    const failedReplies: VnodeReply[] = [];
+    for (const [requestId, partitions] of this.inflight) {
+      for (const partition of partitions) failedReplies.push({ type: 'VnodeFailed', requestId, partition, error });
+    }
+    this.inflight.clear();
+    this.inflightCount = 0;
+    this.outbox = [];
+    for (const reply of failedReplies) this.events.onReply(reply);
+  }
+
+  stats(): Promise<WorkerStats> {
+    return this.control.stats();
+  }
+
+  /** Closes the worker cleanly: pending writes are made durable and answered, the store closed. */
+  async close(): Promise<void> {
+    if (this.state === 'dead') return;
+    this.flush();
+    this.state = 'closing';
+    await this.control.close();
+    this.state = 'dead';
+    await this.worker.terminate();
+  }
+
+  injectFault(fault: 'fail-next-datasync'): Promise<void> {
+    return this.control.injectFault(fault);
+  }
+
+  /** Kills the thread from outside, as a crash would; for fault tests. */
+  async kill(): Promise<void> {
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,189 @@
+// The vnode-host worker thread: opens this worker's store (recovering it from its WAL), starts
+// one vnode actor per hosted partition behind a bounded mailbox, and answers batches of vnode
+// requests. Replies wait until their LSN is durable and leave in one batch per event-loop turn.
+// It owns its LMDB environment alone: it opens and closes it, and no other thread touches it.
+
+import { randomBytes } from 'node:crypto';
+import { parentPort, workerData } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import { nodeEndpoint } from './comlink-endpoint.js';
+import type { MessagePort } from 'node:worker_threads';
+import { VnodeActor, ensureActorId } from '../../../actors/vnode.js';
+import type { VnodeReply, VnodeRequest } from '../../core/messages.js';
+import { StorageFailedError, StorageOverloadError, WorkerStore } from '../storage/worker-store.js';
+import { FaultyWalFileSystem } from '../storage/faulty-wal-file.js';
+import { createLogger } from '../log.js';
+import type { MainToWorker, WorkerControl, WorkerInit, WorkerStats, WorkerToMain } from './protocol.js';
+
+/** How many requests one vnode handles per turn before yielding to the others and to I/O. */
+const drainBudgetPerVnode = 256;
+
+const init = workerData.init as WorkerInit;
+const controlPort = workerData.controlPort as MessagePort;
+const port = parentPort!;
+const log = createLogger({ level: init.logLevel, format: init.logFormat, name: `${init.nodeName}/worker-${init.workerIndex}` });
+
+function post(message: WorkerToMain): void {
+  port.postMessage(message);
+}
+
+const faultyFiles = init.faultInjection ? new FaultyWalFileSystem() : undefined;
+const { store, recovery } = await WorkerStore.open({
+  ...init.store,
+  ...(faultyFiles === undefined ? {} : { files: faultyFiles }),
+  partitions: init.partitions,
+  log: (level, msg, fields) => log[level](fields ?? {}, msg),
+});
+
+const actors = new Map<number, VnodeActor>();
+const mailboxes = new Map<number, VnodeRequest[]>();
+let actorIdLsn = 0;
+for (const partition of init.partitions) {
+  const { actorId, lsn } = ensureActorId(partition, store, () => randomBytes(9).toString('base64url'));
+  actorIdLsn = Math.max(actorIdLsn, lsn);
+  actors.set(partition, new VnodeActor(partition, actorId, store));
+  mailboxes.set(partition, []);
+}
+
+let outbox: VnodeReply[] = [];
+let flushScheduled = false;
+let drainScheduled = false;
+let requestsHandled = 0;
+let mailboxDepthMax = 0;
+let closing = false;
+/** Replies held until their LSN is durable, in the order their LSNs were assigned. */
+let awaitingDurability: { reply: VnodeReply; lsn: number }[] = [];
+
+function scheduleFlush(): void {
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(() => {
+    flushScheduled = false;
+    if (outbox.length === 0) return;
+    const replies = outbox;
+    outbox = [];
+    post({ type: 'ReplyBatch', replies });
+  });
+}
+
+function emit(reply: VnodeReply, lsn: number): void {
+  if (lsn <= store.durableLsn) outbox.push(reply);
+  else awaitingDurability.push({ reply, lsn });
+}
+
+function failed(request: VnodeRequest, code: 'overload' | 'storage_failed' | 'shutting_down', message: string): VnodeReply {
+  return { type: 'VnodeFailed', requestId: request.requestId, partition: request.partition, error: { code, message } };
+}
+
+function enqueue(request: VnodeRequest): void {
+  const mailbox = mailboxes.get(request.partition);
+  if (mailbox === undefined) throw new Error(`assertion failed: partition ${request.partition} is not hosted by worker ${init.workerIndex}`);
+  if (closing) {
+    outbox.push(failed(request, 'shutting_down', 'the vnode host is shutting down'));
+  } else if (mailbox.length >= init.vnodeMailboxCapacity) {
+    outbox.push(failed(request, 'overload', `vnode ${request.partition} mailbox is full (${init.vnodeMailboxCapacity} requests); retry later`));
+  } else {
+    mailbox.push(request);
+    mailboxDepthMax = Math.max(mailboxDepthMax, mailbox.length);
+  }
+}
+
+function drain(): void {
+  drainScheduled = false;
+  let more = false;
+  for (const [partition, mailbox] of mailboxes) {
+    if (mailbox.length === 0) continue;
+    const actor = actors.get(partition)!;
+    const batch = mailbox.splice(0, drainBudgetPerVnode);
+    for (const request of batch) {
+      requestsHandled++;
+      if (store.failure !== undefined) {
+        outbox.push(failed(request, 'storage_failed', `storage failed: ${store.failure}; this node no longer acknowledges writes`));
+        continue;
+      }
+      try {
+        const outcome = actor.handle(request);
+        emit(outcome.reply, outcome.durableLsn);
+      } catch (error) {
+        if (error instanceof StorageFailedError) outbox.push(failed(request, 'storage_failed', error.message));
+        else if (error instanceof StorageOverloadError) outbox.push(failed(request, 'overload', error.message));
+        else throw error;
+      }
+    }
+    if (mailbox.length > 0) more = true;
+  }
+  if (more) scheduleDrain();
+  scheduleFlush();
+}
+
+function scheduleDrain(): void {
+  if (drainScheduled) return;
+  drainScheduled = true;
+  setImmediate(drain);
+}
+
+store.onDurable((durableLsn) => {
+  if (awaitingDurability.length === 0) return;
+  const still: typeof awaitingDurability = [];
+  for (const item of awaitingDurability) {
+    if (item.lsn <= durableLsn) outbox.push(item.reply);
+    else still.push(item);
+  }
+  awaitingDurability = still;
+  scheduleFlush();
+});
+
+store.onFailure((reason) => {
+  log.error({ reason }, 'storage failed: failing every unacknowledged write and refusing new ones');
+  for (const item of awaitingDurability) {
+    outbox.push({ type: 'VnodeFailed', requestId: item.reply.requestId, partition: item.reply.partition, error: { code: 'storage_failed', message: `storage failed: ${reason}` } });
+  }
+  awaitingDurability = [];
+  scheduleFlush();
+  post({ type: 'StorageFailed', reason });
+});
+
+port.on('message', (message: MainToWorker) => {
+  if (message.type !== 'RequestBatch') throw new Error(`assertion failed: unknown message ${String((message as { type: unknown }).type)}`);
+  for (const request of message.requests) enqueue(request);
+  scheduleDrain();
+  scheduleFlush();
+});
+
+const control: WorkerControl = {
+  stats(): WorkerStats {
+    return {
+      workerIndex: init.workerIndex,
+      partitions: init.partitions.length,
+      mailboxDepthMax,
+      requestsHandled,
+      repliesAwaitingDurability: awaitingDurability.length,
+      storage: store.stats(),
+    };
+  },
+  injectFault(fault: 'fail-next-datasync'): void {
+    if (faultyFiles === undefined) throw new Error('fault injection is not enabled on this node');
+    log.warn({ fault }, 'injecting a storage fault');
+    faultyFiles.failNextDatasync(1);
+  },
+  async close(): Promise<void> {
+    closing = true;
+    drain();
+    await store.close();
+    if (outbox.length > 0) post({ type: 'ReplyBatch', replies: outbox.splice(0) });
+  },
+};
+Comlink.expose(control, nodeEndpoint(controlPort));
+
+// The actor ids of fresh vnodes must be durable before any write is acknowledged under them.
+const announceReady = (): void => post({ type: 'WorkerReady', recovery, actorIds: [...actors.values()].map((a) => ({ partition: a.partition, actorId: a.actorId })) });
+if (actorIdLsn <= store.durableLsn) announceReady();
+else {
+  let announced = false;
+  store.onDurable((lsn) => {
+    if (!announced && lsn >= actorIdLsn) {
+      announced = true;
+      announceReady();
+    }
+  });
+}

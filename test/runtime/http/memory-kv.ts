@@ -1,0 +1,151 @@
+// An in-memory KvService for testing front ends: one replica whose objects are built by the
+// real core functions, so siblings, tombstones and causal contexts behave as in a node. It
+// checks what KvService checks that a front end might get wrong (bucket type, empty names,
+// undecodable contexts), records every call, and fails on demand with any error code.
+
+import { DecodeError, decodeContext, encodeContext, encodeStorageKey } from '../../../src/core/codec.js';
+import { type KvError, type KvErrorCode, type Result, fail, ok } from '../../../src/core/errors.js';
+import type { DeleteReply, DeleteRequest, GetReply, GetRequest, KvService, NewContent, ObjectKey, PutReply, PutRequest } from '../../../src/core/kv.js';
+import { type KvObject, applyWrite, emptyObject, isDeleted, liveSiblings, mergeObjects, toContent } from '../../../src/core/object.js';
+import { type VersionVector, emptyVv } from '../../../src/core/version-vector.js';
+
+export type MemoryKvOperation = 'get' | 'put' | 'delete';
+
+export type MemoryKvCall =
+  | { readonly op: 'get'; readonly request: GetRequest }
+  | { readonly op: 'put'; readonly request: PutRequest }
+  | { readonly op: 'delete'; readonly request: DeleteRequest };
+
+export interface MemoryKvOptions {
+  /** The replica's actor id, stamped on every dot. */
+  readonly actor?: string;
+  readonly nowMs?: () => number;
+  readonly bucketTypes?: readonly string[];
+}
+
+const tombstone: NewContent = { value: new Uint8Array(0), contentType: 'application/octet-stream', userMeta: [] };
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+export class MemoryKv implements KvService {
+  readonly calls: MemoryKvCall[] = [];
+  /** Writes applied (puts and deletes that changed an object). */
+  writes = 0;
+  private readonly objects = new Map<string, KvObject>();
+  private readonly failures: Array<{ readonly op: MemoryKvOperation | undefined; readonly error: KvError }> = [];
+  private throwNext: Error | undefined;
+  private readonly actor: string;
+  private readonly nowMs: () => number;
+  private readonly bucketTypes: ReadonlySet<string>;
+
+  constructor(options: MemoryKvOptions = {}) {
+    this.actor = options.actor ?? 'memory-1';
+    let tick = 1_700_000_000_000;
+    this.nowMs = options.nowMs ?? (() => (tick += 1000));
+    this.bucketTypes = new Set(options.bucketTypes ?? ['default', 'typed']);
+  }
+
+  /** The next call (of `op`, or of any operation) answers this error instead. */
+  failNext(code: KvErrorCode, message = `injected ${code}`, op?: MemoryKvOperation): void {
+    this.failures.push({ op, error: { code, message } });
+  }
+
+  /** The next call throws, as a buggy service would. */
+  throwOnNext(error: Error): void {
+    this.throwNext = error;
+  }
+
+  /** Blocks every call until the returned function is called, to hold requests in flight. */
+  hold(): () => void {
+    let release!: () => void;
+    this.gate = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      this.gate = undefined;
+      release();
+    };
+  }
+
+  private gate: Promise<void> | undefined;
+
+  async get(request: GetRequest): Promise<Result<GetReply>> {
+    this.calls.push({ op: 'get', request });
+    const refused = await this.refuse('get', request.key);
+    if (refused !== undefined) return refused;
+    const object = this.objects.get(this.storageKey(request.key));
+    if (object === undefined) return ok({ found: false, context: undefined });
+    const context = encodeContext(object.vv);
+    if (isDeleted(object)) return ok({ found: false, context });
+    return ok({ found: true, contents: liveSiblings(object).map(toContent), context });
+  }
+
+  async put(request: PutRequest): Promise<Result<PutReply>> {
+    this.calls.push({ op: 'put', request });
+    const refused = await this.refuse('put', request.key);
+    if (refused !== undefined) return refused;
+    const context = this.decode(request.context);
+    if (!context.ok) return context;
+    const current = this.objects.get(this.storageKey(request.key)) ?? emptyObject;
+    if (request.ifNoneMatch === true && liveSiblings(current).length > 0) return fail('precondition_failed', 'the key has a value');
+    if (request.ifNotModified === true) {
+      if (request.context === undefined) return fail('invalid_request', 'if_not_modified needs the context the writer saw');
+      if (!sameBytes(encodeContext(current.vv), request.context)) return fail('precondition_failed', 'the key changed since the context was read');
+    }
+    const stored = this.write(request.key, current, context.value, request.content, false);
+    const contents = request.returnBody === true ? liveSiblings(stored).map(toContent) : undefined;
+    return ok({ context: encodeContext(stored.vv), contents });
+  }
+
+  async delete(request: DeleteRequest): Promise<Result<DeleteReply>> {
+    this.calls.push({ op: 'delete', request });
+    const refused = await this.refuse('delete', request.key);
+    if (refused !== undefined) return refused;
+    const context = this.decode(request.context);
+    if (!context.ok) return context;
+    const current = this.objects.get(this.storageKey(request.key)) ?? emptyObject;
+    const stored = this.write(request.key, current, context.value, tombstone, true);
+    return ok({ context: encodeContext(stored.vv) });
+  }
+
+  private write(key: ObjectKey, current: KvObject, context: VersionVector, content: NewContent, deleted: boolean): KvObject {
+    const written = applyWrite(current, { context, content, deleted }, this.actor, this.nowMs());
+    // What a replica does with the coordinator's result: merge it into what it holds.
+    const stored = mergeObjects(current, written);
+    this.objects.set(this.storageKey(key), stored);
+    this.writes++;
+    return stored;
+  }
+
+  private async refuse(op: MemoryKvOperation, key: ObjectKey): Promise<Result<never> | undefined> {
+    if (this.gate !== undefined) await this.gate;
+    if (this.throwNext !== undefined) {
+      const error = this.throwNext;
+      this.throwNext = undefined;
+      throw error;
+    }
+    const index = this.failures.findIndex((f) => f.op === undefined || f.op === op);
+    if (index >= 0) {
+      const [failure] = this.failures.splice(index, 1);
+      return { ok: false, error: failure!.error };
+    }
+    if (!this.bucketTypes.has(key.type)) return fail('unknown_bucket_type', `bucket type "${key.type}" is not defined`);
+    if (key.bucket.length === 0) return fail('invalid_request', 'the bucket name is empty');
+    if (key.key.length === 0) return fail('invalid_request', 'the key is empty');
+    return undefined;
+  }
+
+  private decode(context: Uint8Array | undefined): Result<VersionVector> {
+    if (context === undefined || context.length === 0) return ok(emptyVv);
+    try {
+      return ok(decodeContext(context));
+    } catch (error) {
+      if (error instanceof DecodeError) return fail('invalid_request', `the context is malformed (${error.message})`);
+      throw error;
+    }
+  }
+
+  private storageKey(key: ObjectKey): string {
+    return Buffer.from(encodeStorageKey(key)).toString('latin1');
+  }
+}
