@@ -13,18 +13,23 @@ import type { VnodeStoragePort } from './ports.js';
 export const actorIdKey = Uint8Array.of(0, 0x61, 0x63, 0x74, 0x6f, 0x72);
 
 export interface VnodeOutcome {
+  /** Sent at once, before durability (the applied result of a client write). */
+  readonly early?: VnodeReply;
   readonly reply: VnodeReply;
   /** Send the reply once this LSN is durable (0: at once). */
   readonly durableLsn: number;
 }
 
 /**
- * Returns the vnode's actor id, making a fresh one when the partition has none: a partition
- * that lost its data must not reuse the identity under which it acknowledged writes before.
+ * Returns the vnode's actor id, making a fresh one when the partition has none, or when the host
+ * did not shut down cleanly (`renew`). A vnode hands the object of a write to the other replicas
+ * before its own copy is durable, so after a crash it may have minted dots it no longer
+ * remembers; under its old identity it could mint the same dot again for a different value. A
+ * partition that lost its data must likewise never reuse the identity it wrote under before.
  */
-export function ensureActorId(partition: number, storage: VnodeStoragePort, freshId: () => ActorId): { actorId: ActorId; lsn: number } {
+export function ensureActorId(partition: number, storage: VnodeStoragePort, freshId: () => ActorId, renew: boolean): { actorId: ActorId; lsn: number } {
   const stored = storage.get(partition, actorIdKey);
-  if (stored !== undefined) return { actorId: new TextDecoder().decode(stored), lsn: storage.pendingLsnOf(partition, actorIdKey) };
+  if (stored !== undefined && !renew) return { actorId: new TextDecoder().decode(stored), lsn: storage.pendingLsnOf(partition, actorIdKey) };
   const actorId = freshId();
   return { actorId, lsn: storage.put(partition, actorIdKey, new TextEncoder().encode(actorId)) };
 }
@@ -47,7 +52,11 @@ export class VnodeActor {
         const applied = applyPut(this.storage.get(partition, storageKey), request, this.actorId);
         if (!applied.ok) return { reply: { type: 'VnodeFailed', requestId, partition, error: applied.error }, durableLsn: 0 };
         const lsn = this.storage.put(partition, storageKey, applied.value.bytes);
-        return { reply: { type: 'VnodePutReply', requestId, partition, object: applied.value.bytes }, durableLsn: lsn };
+        return {
+          early: { type: 'VnodePutApplied', requestId, partition, object: applied.value.bytes },
+          reply: { type: 'VnodePutReply', requestId, partition },
+          durableLsn: lsn,
+        };
       }
       case 'VnodeReplicate': {
         const merged = applyReplicate(this.storage.get(partition, storageKey), request.object);

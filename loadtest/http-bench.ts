@@ -7,7 +7,8 @@
 
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,7 +17,8 @@ const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 50);
 const keyCount = Number(process.env['BENCH_KEYS'] ?? 10_000);
 const valueBytes = Number(process.env['BENCH_VALUE_BYTES'] ?? 100);
 const durability = process.env['BENCH_DURABILITY'] ?? 'fsync';
-const value = Buffer.alloc(valueBytes, 'v');
+// A string body: autocannon hangs on a Buffer body returned from setupRequest.
+const value = 'v'.repeat(valueBytes);
 
 interface Figures {
   readonly name: string;
@@ -42,11 +44,31 @@ async function startChild(command: string[], env: NodeJS.ProcessEnv = {}): Promi
   return { url, child };
 }
 
+/** A free loopback port (ringkv treats port 0 as "listener off", so the bench picks one). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Blind writes (autocannon carries no causal context) to a default bucket would pile up siblings,
+ * which measures sibling handling rather than a put. The bench therefore writes to a bucket type
+ * with last_write_wins, the setting for data that is overwritten without reading it first.
+ */
+const benchBucketTypes = { bucketTypes: { bench: { lastWriteWins: true, allowMult: false } } };
+
 function keyPath(i: number): string {
-  return `/v1/buckets/bench/keys/key-${i}`;
+  return `/v1/types/bench/buckets/bench/keys/key-${i}`;
 }
 
 async function run(name: string, url: string, method: 'GET' | 'PUT'): Promise<Figures> {
+  console.error(`bench: ${name} ${method} for ${durationS} s ...`);
   let i = 0;
   const result = await autocannon({
     url,
@@ -76,6 +98,7 @@ async function run(name: string, url: string, method: 'GET' | 'PUT'): Promise<Fi
 }
 
 async function populate(url: string): Promise<void> {
+  console.error(`bench: writing ${keyCount} keys to ${url} ...`);
   const batch = 64;
   for (let start = 0; start < keyCount; start += batch) {
     await Promise.all(
@@ -102,8 +125,10 @@ async function main(): Promise<void> {
       baseline.child.kill('SIGTERM');
     }
     const workers = process.env['BENCH_WORKERS'];
+    const configFile = join(dataDir, 'bench-config.json');
+    await writeFile(configFile, JSON.stringify(benchBucketTypes));
     const node = await startChild(
-      [join(here, '../src/cli/main.js'), 'start', '--data-dir', dataDir, '--http-port', '0', '--durability', durability, '--log-level', 'warn', ...(workers ? ['--workers', workers] : [])],
+      [join(here, '../src/cli/main.js'), 'start', '--config', configFile, '--data-dir', join(dataDir, 'data'), '--http-port', String(await freePort()), '--durability', durability, '--log-level', 'warn', ...(workers ? ['--workers', workers] : [])],
       { RINGKV_LOG_FORMAT: 'json' },
     );
     try {

@@ -105,6 +105,9 @@ async function runStart(options: Readonly<Record<string, string | undefined>>): 
   for (const [protocol, address] of Object.entries(node.addresses)) {
     if (address !== undefined) writeLine(process.stdout, `ringkv: listening ${protocol} on ${address}`);
   }
+  if (Object.values(node.addresses).every((address) => address === undefined)) {
+    writeLine(process.stdout, 'ringkv: no listeners enabled (every port is 0); the node serves nothing');
+  }
   writeLine(process.stdout, `ringkv: data in ${resolve(config.dataDir)}`);
   if (stopReason !== undefined) requestStop(node, stopReason);
 

@@ -107,10 +107,11 @@ class Reader {
     return value;
   }
 
+  /** A view into the input, not a copy: decoded objects share the bytes they came from. */
   bytes(): Uint8Array {
     const length = this.varint();
     this.need(length);
-    const out = this.input.slice(this.offset, this.offset + length);
+    const out = this.input.subarray(this.offset, this.offset + length);
     this.offset += length;
     return out;
   }

@@ -8,12 +8,18 @@ import { decodeObject, encodeContext, encodeObject } from './codec.js';
 import { type KvError, type Result, fail, ok } from './errors.js';
 import type { Content, GetReply, PutReply } from './kv.js';
 import type { VnodePut, VnodeReply, VnodeRequest } from './messages.js';
-import { type KvObject, type Sibling, liveSiblings, mergeObjects, sameVersion, toContent } from './object.js';
+import { type KvObject, liveSiblings, mergeObjects, newestSibling, sameVersion, toContent } from './object.js';
 import type { ResolvedRead, ResolvedWrite } from './bucket.js';
 
 export type CoordinatorEffect<T> =
   | { readonly type: 'send'; readonly request: VnodeRequest }
   | { readonly type: 'reply'; readonly result: Result<T> };
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /** Failures worth trying another replica for; the others are answers about the write itself. */
 function isReplicaUnavailable(error: KvError): boolean {
@@ -24,19 +30,19 @@ function isReplicaUnavailable(error: KvError): boolean {
 export function visibleContents(object: KvObject, allowMult: boolean): Content[] {
   const live = liveSiblings(object);
   if (allowMult || live.length <= 1) return live.map(toContent);
-  let newest: Sibling = live[0]!;
-  for (const s of live) if (s.lastModifiedMs >= newest.lastModifiedMs) newest = s;
-  return [toContent(newest)];
+  return [toContent(newestSibling(live)!)];
 }
 
 export class PutCoordinator {
   private state: 'awaitingCoordinatingReplica' | 'awaitingReplicas' | 'done' = 'awaitingCoordinatingReplica';
+  /** Index in the preference list of the replica applying the write. */
   private candidate = 0;
   private acks = 0;
   private failures = 0;
+  /** Replicas whose final answer (durable ack or failure) is in. */
   private answered = 0;
   private replied = false;
-  private result: { object: Uint8Array; decoded: KvObject } | undefined;
+  private result: KvObject | undefined;
   private readonly needed: number;
 
   constructor(
@@ -57,9 +63,12 @@ export class PutCoordinator {
     return [this.sendPut()];
   }
 
+  private get coordinating(): number {
+    return this.preferenceList[this.candidate]!;
+  }
+
   private sendPut(): CoordinatorEffect<PutReply> {
-    const partition = this.preferenceList[this.candidate]!;
-    return { type: 'send', request: { type: 'VnodePut', requestId: this.requestId, partition, ...this.put } };
+    return { type: 'send', request: { type: 'VnodePut', requestId: this.requestId, partition: this.coordinating, ...this.put } };
   }
 
   onReply(reply: VnodeReply): CoordinatorEffect<PutReply>[] {
@@ -69,35 +78,37 @@ export class PutCoordinator {
   }
 
   private onCoordinatingReply(reply: VnodeReply): CoordinatorEffect<PutReply>[] {
-    if (reply.partition !== this.preferenceList[this.candidate]) return [];
-    if (reply.type === 'VnodeFailed') {
-      this.failures++;
-      if (isReplicaUnavailable(reply.error) && this.candidate + 1 < this.preferenceList.length && this.preferenceList.length - this.failures >= this.needed) {
-        this.candidate++;
-        return [this.sendPut()];
-      }
-      const error = isReplicaUnavailable(reply.error)
-        ? { code: 'insufficient_vnodes' as const, message: `only ${this.preferenceList.length - this.failures} of ${this.preferenceList.length} replicas reachable, ${this.needed} needed (${reply.error.message})` }
-        : reply.error;
-      return this.finish([{ type: 'reply', result: { ok: false, error } }]);
-    }
-    if (reply.type !== 'VnodePutReply') return [];
-    this.acks = 1;
-    this.answered = this.candidate + 1;
-    this.result = { object: reply.object, decoded: decodeObject(reply.object) };
+    if (reply.partition !== this.coordinating) return [];
+    if (reply.type === 'VnodeFailed') return this.onCoordinatingFailed(reply.error);
+    if (reply.type !== 'VnodePutApplied') return [];
+    // Replicas tried before this one failed; they have answered.
+    this.answered = this.candidate;
+    this.result = decodeObject(reply.object);
     this.state = 'awaitingReplicas';
     const effects: CoordinatorEffect<PutReply>[] = [];
     this.preferenceList.forEach((partition, index) => {
       if (index === this.candidate) return;
       effects.push({ type: 'send', request: { type: 'VnodeReplicate', requestId: this.requestId, partition, storageKey: this.put.storageKey, object: reply.object } });
     });
-    // Replicas tried before the coordinating one already failed; they count as answered.
-    this.answered = 1 + this.candidate;
-    return [...effects, ...this.tally()];
+    return effects;
+  }
+
+  private onCoordinatingFailed(error: KvError): CoordinatorEffect<PutReply>[] {
+    this.failures++;
+    const left = this.preferenceList.length - this.failures;
+    if (isReplicaUnavailable(error) && this.candidate + 1 < this.preferenceList.length && left >= this.needed) {
+      this.candidate++;
+      return [this.sendPut()];
+    }
+    const answer: KvError = isReplicaUnavailable(error)
+      ? { code: 'insufficient_vnodes', message: `only ${left} of ${this.preferenceList.length} replicas reachable, ${this.needed} needed (${error.message})` }
+      : error;
+    return this.finish([{ type: 'reply', result: { ok: false, error: answer } }]);
   }
 
   private onReplicaReply(reply: VnodeReply): CoordinatorEffect<PutReply>[] {
-    if (reply.type === 'VnodeReplicateReply') this.acks++;
+    const fromCoordinating = reply.partition === this.coordinating;
+    if (reply.type === 'VnodeReplicateReply' || (reply.type === 'VnodePutReply' && fromCoordinating)) this.acks++;
     else if (reply.type === 'VnodeFailed') this.failures++;
     else return [];
     this.answered++;
@@ -108,9 +119,8 @@ export class PutCoordinator {
     const effects: CoordinatorEffect<PutReply>[] = [];
     if (!this.replied && this.acks >= this.needed) {
       this.replied = true;
-      const decoded = this.result!.decoded;
-      const contents = this.returnBody ? visibleContents(decoded, this.quorum.allowMult) : undefined;
-      effects.push({ type: 'reply', result: ok({ context: encodeContext(decoded.vv), contents }) });
+      const contents = this.returnBody ? visibleContents(this.result!, this.quorum.allowMult) : undefined;
+      effects.push({ type: 'reply', result: ok({ context: encodeContext(this.result!.vv), contents }) });
     } else if (!this.replied && this.preferenceList.length - this.failures < this.needed) {
       this.replied = true;
       effects.push({ type: 'reply', result: fail('insufficient_vnodes', `the write reached ${this.acks} of ${this.preferenceList.length} replicas, ${this.needed} needed; it may still be visible on those it reached`) });
@@ -194,18 +204,31 @@ export class GetCoordinator {
     return [];
   }
 
-  private merged(): KvObject | undefined {
+  /**
+   * The merge of every object received, and its bytes. Replicas usually agree byte for byte, so
+   * that case decodes one object and merges nothing.
+   */
+  private merged(): { object: KvObject; bytes: Uint8Array } | undefined {
+    let first: Uint8Array | undefined;
+    let allSame = true;
+    for (const bytes of this.replies.values()) {
+      if (bytes === undefined) continue;
+      if (first === undefined) first = bytes;
+      else if (allSame && !bytesEqual(first, bytes)) allSame = false;
+    }
+    if (first === undefined) return undefined;
+    if (allSame) return { object: decodeObject(first), bytes: first };
     let merged: KvObject | undefined;
     for (const bytes of this.replies.values()) {
       if (bytes === undefined) continue;
       const object = decodeObject(bytes);
       merged = merged === undefined ? object : mergeObjects(merged, object);
     }
-    return merged;
+    return { object: merged!, bytes: encodeObject(merged!) };
   }
 
   private answer(): Result<GetReply> {
-    const merged = this.merged();
+    const merged = this.merged()?.object;
     if (merged === undefined) return ok({ found: false, context: undefined });
     const context = encodeContext(merged.vv);
     const contents = visibleContents(merged, this.quorum.allowMult);
@@ -228,12 +251,10 @@ export class GetCoordinator {
   private repairs(): CoordinatorEffect<GetReply>[] {
     const merged = this.merged();
     if (merged === undefined) return [];
-    let bytes: Uint8Array | undefined;
     const effects: CoordinatorEffect<GetReply>[] = [];
     for (const [partition, object] of this.replies) {
-      if (object !== undefined && sameVersion(decodeObject(object), merged)) continue;
-      bytes ??= encodeObject(merged);
-      effects.push({ type: 'send', request: { type: 'VnodeReplicate', requestId: this.requestId, partition, storageKey: this.storageKey, object: bytes } });
+      if (object !== undefined && (bytesEqual(object, merged.bytes) || sameVersion(decodeObject(object), merged.object))) continue;
+      effects.push({ type: 'send', request: { type: 'VnodeReplicate', requestId: this.requestId, partition, storageKey: this.storageKey, object: merged.bytes } });
     }
     return effects;
   }

@@ -28,6 +28,8 @@ export interface VnodePut {
   readonly maxSiblings: number;
   /** Last-write-wins buckets: the write supersedes every sibling, whatever its context. */
   readonly lastWriteWins: boolean;
+  /** When false, a client write keeps only the newest sibling (Riak's allow_mult=false). */
+  readonly allowMult: boolean;
 }
 
 /** An object to merge into the replica: replication of a write, or read repair. */
@@ -48,11 +50,22 @@ export interface VnodeGetReply {
   readonly object: Uint8Array | undefined;
 }
 
+/**
+ * The coordinating replica applied the write; `object` is the result, not yet durable. Sent at
+ * once, so the coordinator can replicate while the replica's own group commit runs.
+ */
+export interface VnodePutApplied {
+  readonly type: 'VnodePutApplied';
+  readonly requestId: number;
+  readonly partition: number;
+  readonly object: Uint8Array;
+}
+
+/** The coordinating replica's write is durable. Always follows its VnodePutApplied. */
 export interface VnodePutReply {
   readonly type: 'VnodePutReply';
   readonly requestId: number;
   readonly partition: number;
-  readonly object: Uint8Array;
 }
 
 export interface VnodeReplicateReply {
@@ -68,4 +81,9 @@ export interface VnodeFailed {
   readonly error: KvError;
 }
 
-export type VnodeReply = VnodeGetReply | VnodePutReply | VnodeReplicateReply | VnodeFailed;
+export type VnodeReply = VnodeGetReply | VnodePutApplied | VnodePutReply | VnodeReplicateReply | VnodeFailed;
+
+/** Replies after which the vnode has nothing more to say about that request. */
+export function isFinalReply(reply: VnodeReply): boolean {
+  return reply.type !== 'VnodePutApplied';
+}

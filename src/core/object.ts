@@ -104,6 +104,24 @@ export function objectDescends(a: KvObject, b: KvObject): boolean {
   return sameVersion(mergeObjects(a, b), a);
 }
 
+/** The newest sibling by timestamp, ties broken by dot order; deterministic on every replica. */
+export function newestSibling(siblings: readonly Sibling[]): Sibling | undefined {
+  let newest: Sibling | undefined;
+  for (const s of siblings) {
+    if (newest === undefined || s.lastModifiedMs > newest.lastModifiedMs || (s.lastModifiedMs === newest.lastModifiedMs && compareDots(s.dot, newest.dot) > 0)) newest = s;
+  }
+  return newest;
+}
+
+/**
+ * For buckets that do not keep siblings (allow_mult=false): keeps only the newest sibling. The
+ * vector still covers every event, so the dropped siblings can never come back through a merge.
+ */
+export function keepNewestSibling(object: KvObject): KvObject {
+  if (object.siblings.length <= 1) return object;
+  return { siblings: [newestSibling(object.siblings)!], vv: object.vv };
+}
+
 export function liveSiblings(object: KvObject): readonly Sibling[] {
   return object.siblings.filter((s) => !s.deleted);
 }

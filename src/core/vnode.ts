@@ -5,7 +5,7 @@
 import { type Result, fail, ok } from './errors.js';
 import { decodeObject, encodeObject } from './codec.js';
 import type { VnodePut } from './messages.js';
-import { type KvObject, applyWrite, emptyObject, liveSiblings, mergeObjects, sameVersion } from './object.js';
+import { type KvObject, applyWrite, emptyObject, keepNewestSibling, liveSiblings, mergeObjects, sameVersion } from './object.js';
 import { type ActorId, vvEqual } from './version-vector.js';
 
 export interface Applied {
@@ -22,7 +22,8 @@ export function applyPut(current: Uint8Array | undefined, put: VnodePut, actor: 
     return fail('precondition_failed', 'the stored object changed since the given context (if_not_modified)');
   }
   const context = put.lastWriteWins ? before.vv : put.context;
-  const after = applyWrite(before, { context, content: put.content, deleted: put.deleted }, actor, put.nowMs);
+  const written = applyWrite(before, { context, content: put.content, deleted: put.deleted }, actor, put.nowMs);
+  const after = put.allowMult ? written : keepNewestSibling(written);
   if (after.siblings.length > put.maxSiblings) {
     return fail(
       'too_many_siblings',

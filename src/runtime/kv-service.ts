@@ -97,6 +97,7 @@ export class KvNodeService implements KvService {
         ifNotModified: request.ifNotModified ?? false,
         maxSiblings: quorum.value.maxSiblings,
         lastWriteWins: quorum.value.lastWriteWins,
+        allowMult: quorum.value.allowMult,
       },
       quorum.value,
       returnBody,

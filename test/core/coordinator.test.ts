@@ -10,7 +10,7 @@ const key = Uint8Array.of(1);
 const write: ResolvedWrite = { n: 3, w: 2, dw: 2, pw: 0, timeoutMs: 100, maxSiblings: 10, lastWriteWins: false, allowMult: true };
 const read: ResolvedRead = { n: 3, r: 2, pr: 0, notfoundOk: true, basicQuorum: false, timeoutMs: 100, allowMult: true };
 const put: Omit<VnodePut, 'type' | 'requestId' | 'partition'> = {
-  storageKey: key, context: [], content: content(1), deleted: false, nowMs: 5, ifNoneMatch: false, ifNotModified: false, maxSiblings: 10, lastWriteWins: false,
+  storageKey: key, context: [], content: content(1), deleted: false, nowMs: 5, ifNoneMatch: false, ifNotModified: false, maxSiblings: 10, lastWriteWins: false, allowMult: true,
 };
 
 const sends = <T>(effects: CoordinatorEffect<T>[]): VnodeRequest[] => effects.flatMap((e) => (e.type === 'send' ? [e.request] : []));
@@ -18,20 +18,31 @@ const replies = <T>(effects: CoordinatorEffect<T>[]) => effects.flatMap((e) => (
 
 const stored = (value: number, actor = 'x') => encodeObject(applyWrite(emptyObject, { context: [], content: content(value), deleted: false }, actor, value));
 
-test('put: the first replica applies the write, the others merge its result, w acks answer', (t) => {
+test('put: the first replica applies the write, the others merge its result, w durable acks answer', (t) => {
   const c = new PutCoordinator(7, [4, 5, 6], put, write, false);
   const first = sends(c.start());
   t.deepEqual(first.map((r) => [r.type, r.partition]), [['VnodePut', 4]]);
   const object = stored(1);
-  const next = c.onReply({ type: 'VnodePutReply', requestId: 7, partition: 4, object });
-  t.deepEqual(sends(next).map((r) => [r.type, r.partition]), [['VnodeReplicate', 5], ['VnodeReplicate', 6]]);
-  t.is(replies(next).length, 0, 'one ack is not w=2');
-  const answered = replies(c.onReply({ type: 'VnodeReplicateReply', requestId: 7, partition: 5 }));
+  const next = c.onReply({ type: 'VnodePutApplied', requestId: 7, partition: 4, object });
+  t.deepEqual(sends(next).map((r) => [r.type, r.partition]), [['VnodeReplicate', 5], ['VnodeReplicate', 6]], 'replication starts before the first replica is durable');
+  t.is(replies(next).length, 0, 'applied is not yet an acknowledgement');
+  t.is(replies(c.onReply({ type: 'VnodeReplicateReply', requestId: 7, partition: 5 })).length, 0, 'one durable ack is not w=2');
+  const answered = replies(c.onReply({ type: 'VnodePutReply', requestId: 7, partition: 4 }));
   t.is(answered.length, 1);
   t.true(answered[0]!.ok);
   t.false(c.finished, 'still listening for the third replica');
   c.onReply({ type: 'VnodeReplicateReply', requestId: 7, partition: 6 });
   t.true(c.finished);
+});
+
+test('put: a coordinating replica that fails after applying counts as a failed replica', (t) => {
+  const c = new PutCoordinator(8, [4, 5, 6], put, { ...write, w: 3 }, false);
+  c.start();
+  c.onReply({ type: 'VnodePutApplied', requestId: 8, partition: 4, object: stored(1) });
+  c.onReply({ type: 'VnodeReplicateReply', requestId: 8, partition: 5 });
+  const r = replies(c.onReply({ type: 'VnodeFailed', requestId: 8, partition: 4, error: { code: 'storage_failed', message: 'EIO' } }))[0]!;
+  t.false(r.ok);
+  if (!r.ok) t.is(r.error.code, 'insufficient_vnodes');
 });
 
 test('put: an unavailable coordinating replica hands the write to the next one', (t) => {
@@ -40,14 +51,17 @@ test('put: an unavailable coordinating replica hands the write to the next one',
   const retry = sends(c.onReply({ type: 'VnodeFailed', requestId: 1, partition: 0, error: { code: 'worker_unavailable', message: 'dead' } }));
   t.deepEqual(retry.map((r) => [r.type, r.partition]), [['VnodePut', 1]]);
   const object = stored(3);
-  const after = c.onReply({ type: 'VnodePutReply', requestId: 1, partition: 1, object });
+  const after = c.onReply({ type: 'VnodePutApplied', requestId: 1, partition: 1, object });
   t.deepEqual(sends(after).map((r) => r.partition), [0, 2]);
+  t.is(replies(c.onReply({ type: 'VnodePutReply', requestId: 1, partition: 1 })).length, 0);
   const result = replies(c.onReply({ type: 'VnodeReplicateReply', requestId: 1, partition: 2 }))[0]!;
   t.true(result.ok);
   if (result.ok) {
     t.is(result.value.contents?.length, 1);
     t.deepEqual(decodeContext(result.value.context), decodeObject(object).vv);
   }
+  c.onReply({ type: 'VnodeFailed', requestId: 1, partition: 0, error: { code: 'worker_unavailable', message: 'dead' } });
+  t.true(c.finished);
 });
 
 test('put: a failed condition is the answer, not a reason to try elsewhere', (t) => {
@@ -64,7 +78,7 @@ test('put: a failed condition is the answer, not a reason to try elsewhere', (t)
 test('put: too many failed replicas gives insufficient_vnodes, a deadline gives timeout', (t) => {
   const c = new PutCoordinator(1, [0, 1, 2], put, { ...write, w: 3 }, false);
   c.start();
-  c.onReply({ type: 'VnodePutReply', requestId: 1, partition: 0, object: stored(1) });
+  c.onReply({ type: 'VnodePutApplied', requestId: 1, partition: 0, object: stored(1) });
   const r = replies(c.onReply({ type: 'VnodeFailed', requestId: 1, partition: 1, error: { code: 'worker_unavailable', message: 'x' } }))[0]!;
   t.false(r.ok);
   if (!r.ok) t.is(r.error.code, 'insufficient_vnodes');

@@ -87,3 +87,20 @@ test('siblings stay bounded by the number of concurrent writers', (t) => {
   t.is(maxSiblings, 2);
   t.deepEqual(dots(object).length, 2);
 });
+
+test('allow_mult=false keeps only the newest sibling at write time, so blind writes never pile up', async (t) => {
+  const { applyPut } = await import('../../src/core/vnode.js');
+  const { decodeObject } = await import('../../src/core/codec.js');
+  let stored: Uint8Array | undefined;
+  for (let i = 0; i < 200; i++) {
+    const result = applyPut(stored, {
+      type: 'VnodePut', requestId: 1, partition: 0, storageKey: Uint8Array.of(1), context: [], content: content(i), deleted: false,
+      nowMs: 1000 + i, ifNoneMatch: false, ifNotModified: false, maxSiblings: 100, lastWriteWins: false, allowMult: false,
+    }, 'a');
+    t.true(result.ok);
+    if (result.ok) stored = result.value.bytes;
+  }
+  const object = decodeObject(stored!);
+  t.is(object.siblings.length, 1);
+  t.is(text(object.siblings[0]!.value), '199');
+});

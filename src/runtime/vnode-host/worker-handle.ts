@@ -7,7 +7,7 @@ import { MessageChannel } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { nodeEndpoint } from './comlink-endpoint.js';
 import type { KvError } from '../../core/errors.js';
-import type { VnodeReply, VnodeRequest } from '../../core/messages.js';
+import { type VnodeReply, type VnodeRequest, isFinalReply } from '../../core/messages.js';
 import type { RecoveryReport } from '../storage/worker-store.js';
 import type { MainToWorker, WorkerControl, WorkerInit, WorkerStats, WorkerToMain } from './protocol.js';
 
@@ -107,7 +107,7 @@ export class WorkerHandle {
   }
 
   private settle(reply: VnodeReply): void {
-    const partitions = this.inflight.get(reply.requestId);
+    const partitions = isFinalReply(reply) ? this.inflight.get(reply.requestId) : undefined;
     if (partitions !== undefined) {
       const at = partitions.indexOf(reply.partition);
       if (at >= 0) {

@@ -4,6 +4,8 @@
 // It owns its LMDB environment alone: it opens and closes it, and no other thread touches it.
 
 import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { nodeEndpoint } from './comlink-endpoint.js';
@@ -23,9 +25,23 @@ const controlPort = workerData.controlPort as MessagePort;
 const port = parentPort!;
 const log = createLogger({ level: init.logLevel, format: init.logFormat, name: `${init.nodeName}/worker-${init.workerIndex}` });
 
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function post(message: WorkerToMain): void {
   port.postMessage(message);
 }
+
+// A clean close leaves this marker; its absence means the last run crashed (or this is a new
+// store), so the vnodes take fresh causal identities. It is removed before any write is taken.
+const cleanMarker = join(init.store.dir, 'clean-shutdown');
+const cleanShutdown = existsSync(cleanMarker);
 
 const faultyFiles = init.faultInjection ? new FaultyWalFileSystem() : undefined;
 const { store, recovery } = await WorkerStore.open({
@@ -38,8 +54,14 @@ const { store, recovery } = await WorkerStore.open({
 const actors = new Map<number, VnodeActor>();
 const mailboxes = new Map<number, VnodeRequest[]>();
 let actorIdLsn = 0;
+if (cleanShutdown) {
+  unlinkSync(cleanMarker);
+  syncDirectory(init.store.dir);
+} else {
+  log.info({ partitions: init.partitions.length }, 'no clean shutdown recorded: vnodes take fresh causal identities');
+}
 for (const partition of init.partitions) {
-  const { actorId, lsn } = ensureActorId(partition, store, () => randomBytes(9).toString('base64url'));
+  const { actorId, lsn } = ensureActorId(partition, store, () => randomBytes(9).toString('base64url'), !cleanShutdown);
   actorIdLsn = Math.max(actorIdLsn, lsn);
   actors.set(partition, new VnodeActor(partition, actorId, store));
   mailboxes.set(partition, []);
@@ -54,15 +76,20 @@ let closing = false;
 /** Replies held until their LSN is durable, in the order their LSNs were assigned. */
 let awaitingDurability: { reply: VnodeReply; lsn: number }[] = [];
 
+/** Posts every queued reply as one batch. */
+function flushOutbox(): void {
+  if (outbox.length === 0) return;
+  const replies = outbox;
+  outbox = [];
+  post({ type: 'ReplyBatch', replies });
+}
+
 function scheduleFlush(): void {
   if (flushScheduled) return;
   flushScheduled = true;
   setImmediate(() => {
     flushScheduled = false;
-    if (outbox.length === 0) return;
-    const replies = outbox;
-    outbox = [];
-    post({ type: 'ReplyBatch', replies });
+    flushOutbox();
   });
 }
 
@@ -103,6 +130,7 @@ function drain(): void {
       }
       try {
         const outcome = actor.handle(request);
+        if (outcome.early !== undefined) outbox.push(outcome.early);
         emit(outcome.reply, outcome.durableLsn);
       } catch (error) {
         if (error instanceof StorageFailedError) outbox.push(failed(request, 'storage_failed', error.message));
@@ -113,7 +141,9 @@ function drain(): void {
     if (mailbox.length > 0) more = true;
   }
   if (more) scheduleDrain();
-  scheduleFlush();
+  // Posted now, not on a later turn: the group commit this drain started runs next, and its
+  // fdatasync blocks this thread; the applied results must be on their way before that.
+  flushOutbox();
 }
 
 function scheduleDrain(): void {
@@ -130,7 +160,7 @@ store.onDurable((durableLsn) => {
     else still.push(item);
   }
   awaitingDurability = still;
-  scheduleFlush();
+  flushOutbox();
 });
 
 store.onFailure((reason) => {
@@ -170,6 +200,10 @@ const control: WorkerControl = {
     closing = true;
     drain();
     await store.close();
+    if (store.failure === undefined) {
+      writeFileSync(cleanMarker, '');
+      syncDirectory(init.store.dir);
+    }
     if (outbox.length > 0) post({ type: 'ReplyBatch', replies: outbox.splice(0) });
   },
 };
