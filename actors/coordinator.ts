@@ -36,11 +36,11 @@ export class CoordinatorActor {
 
   put(
     preferenceList: readonly number[],
-    put: Omit<VnodePut, 'type' | 'requestId' | 'partition'>,
+    put: Omit<VnodePut, 'type' | 'requestId' | 'partition' | 'localReplicas'>,
     quorum: ResolvedWrite,
     returnBody: boolean,
   ): Promise<Result<PutReply>> {
-    return this.run((id) => new PutCoordinator(id, preferenceList, put, quorum, returnBody), quorum.timeoutMs);
+    return this.run((id) => new PutCoordinator(id, preferenceList, put, quorum, returnBody, (p) => this.router.hostOf(p)), quorum.timeoutMs);
   }
 
   /** Routes a vnode reply to its coordinator; replies for finished requests are dropped. */

@@ -16,6 +16,8 @@ import type { VnodeReply, VnodeRequest } from '../src/core/messages.js';
 /** Delivers vnode requests to whichever host owns the partition; replies come back by callback. */
 export interface VnodeRouter {
   send(request: VnodeRequest): void;
+  /** The host (worker, later node and worker) of a partition's vnode. */
+  hostOf(partition: number): number;
 }
 
 export type TimerHandle = { readonly id: unknown };

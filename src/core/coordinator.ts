@@ -45,12 +45,18 @@ export class PutCoordinator {
   private result: KvObject | undefined;
   private readonly needed: number;
 
+  /** Partitions the current coordinating replica's host writes itself (see VnodePut.localReplicas). */
+  private localReplicas: readonly number[] = [];
+  private readonly failed = new Set<number>();
+
   constructor(
     private readonly requestId: number,
     private readonly preferenceList: readonly number[],
-    private readonly put: Omit<VnodePut, 'type' | 'requestId' | 'partition'>,
+    private readonly put: Omit<VnodePut, 'type' | 'requestId' | 'partition' | 'localReplicas'>,
     private readonly quorum: ResolvedWrite,
     private readonly returnBody: boolean,
+    /** Which host holds each partition; replicas on the coordinating replica's host are written there. */
+    private readonly hostOf: (partition: number) => number,
   ) {
     this.needed = Math.max(quorum.w, quorum.dw, quorum.pw, 1);
   }
@@ -68,7 +74,12 @@ export class PutCoordinator {
   }
 
   private sendPut(): CoordinatorEffect<PutReply> {
-    return { type: 'send', request: { type: 'VnodePut', requestId: this.requestId, partition: this.coordinating, ...this.put } };
+    const host = this.hostOf(this.coordinating);
+    this.localReplicas = this.preferenceList.filter((p) => p !== this.coordinating && !this.failed.has(p) && this.hostOf(p) === host);
+    return {
+      type: 'send',
+      request: { type: 'VnodePut', requestId: this.requestId, partition: this.coordinating, ...this.put, localReplicas: this.localReplicas },
+    };
   }
 
   onReply(reply: VnodeReply): CoordinatorEffect<PutReply>[] {
@@ -82,12 +93,12 @@ export class PutCoordinator {
     if (reply.type === 'VnodeFailed') return this.onCoordinatingFailed(reply.error);
     if (reply.type !== 'VnodePutApplied') return [];
     // Replicas tried before this one failed; they have answered.
-    this.answered = this.candidate;
+    this.answered = this.failed.size;
     this.result = decodeObject(reply.object);
     this.state = 'awaitingReplicas';
     const effects: CoordinatorEffect<PutReply>[] = [];
     this.preferenceList.forEach((partition, index) => {
-      if (index === this.candidate) return;
+      if (index === this.candidate || this.localReplicas.includes(partition)) return;
       effects.push({ type: 'send', request: { type: 'VnodeReplicate', requestId: this.requestId, partition, storageKey: this.put.storageKey, object: reply.object } });
     });
     return effects;
@@ -95,6 +106,7 @@ export class PutCoordinator {
 
   private onCoordinatingFailed(error: KvError): CoordinatorEffect<PutReply>[] {
     this.failures++;
+    this.failed.add(this.coordinating);
     const left = this.preferenceList.length - this.failures;
     if (isReplicaUnavailable(error) && this.candidate + 1 < this.preferenceList.length && left >= this.needed) {
       this.candidate++;

@@ -30,6 +30,11 @@ export interface VnodePut {
   readonly lastWriteWins: boolean;
   /** When false, a client write keeps only the newest sibling (Riak's allow_mult=false). */
   readonly allowMult: boolean;
+  /**
+   * Other replicas of the key hosted beside this vnode: the host merges the applied result into
+   * each of them in the same group commit, and each answers with its own VnodeReplicateReply.
+   */
+  readonly localReplicas: readonly number[];
 }
 
 /** An object to merge into the replica: replication of a write, or read repair. */

@@ -9,9 +9,12 @@ import { content } from './arbitraries.js';
 const key = Uint8Array.of(1);
 const write: ResolvedWrite = { n: 3, w: 2, dw: 2, pw: 0, timeoutMs: 100, maxSiblings: 10, lastWriteWins: false, allowMult: true };
 const read: ResolvedRead = { n: 3, r: 2, pr: 0, notfoundOk: true, basicQuorum: false, timeoutMs: 100, allowMult: true };
-const put: Omit<VnodePut, 'type' | 'requestId' | 'partition'> = {
+const put: Omit<VnodePut, 'type' | 'requestId' | 'partition' | 'localReplicas'> = {
   storageKey: key, context: [], content: content(1), deleted: false, nowMs: 5, ifNoneMatch: false, ifNotModified: false, maxSiblings: 10, lastWriteWins: false, allowMult: true,
 };
+
+/** Every partition on a host of its own: no replica is written beside another. */
+const ownHost = (p: number): number => p;
 
 const sends = <T>(effects: CoordinatorEffect<T>[]): VnodeRequest[] => effects.flatMap((e) => (e.type === 'send' ? [e.request] : []));
 const replies = <T>(effects: CoordinatorEffect<T>[]) => effects.flatMap((e) => (e.type === 'reply' ? [e.result] : []));
@@ -19,7 +22,7 @@ const replies = <T>(effects: CoordinatorEffect<T>[]) => effects.flatMap((e) => (
 const stored = (value: number, actor = 'x') => encodeObject(applyWrite(emptyObject, { context: [], content: content(value), deleted: false }, actor, value));
 
 test('put: the first replica applies the write, the others merge its result, w durable acks answer', (t) => {
-  const c = new PutCoordinator(7, [4, 5, 6], put, write, false);
+  const c = new PutCoordinator(7, [4, 5, 6], put, write, false, ownHost);
   const first = sends(c.start());
   t.deepEqual(first.map((r) => [r.type, r.partition]), [['VnodePut', 4]]);
   const object = stored(1);
@@ -36,7 +39,7 @@ test('put: the first replica applies the write, the others merge its result, w d
 });
 
 test('put: a coordinating replica that fails after applying counts as a failed replica', (t) => {
-  const c = new PutCoordinator(8, [4, 5, 6], put, { ...write, w: 3 }, false);
+  const c = new PutCoordinator(8, [4, 5, 6], put, { ...write, w: 3 }, false, ownHost);
   c.start();
   c.onReply({ type: 'VnodePutApplied', requestId: 8, partition: 4, object: stored(1) });
   c.onReply({ type: 'VnodeReplicateReply', requestId: 8, partition: 5 });
@@ -46,7 +49,7 @@ test('put: a coordinating replica that fails after applying counts as a failed r
 });
 
 test('put: an unavailable coordinating replica hands the write to the next one', (t) => {
-  const c = new PutCoordinator(1, [0, 1, 2], put, write, true);
+  const c = new PutCoordinator(1, [0, 1, 2], put, write, true, ownHost);
   c.start();
   const retry = sends(c.onReply({ type: 'VnodeFailed', requestId: 1, partition: 0, error: { code: 'worker_unavailable', message: 'dead' } }));
   t.deepEqual(retry.map((r) => [r.type, r.partition]), [['VnodePut', 1]]);
@@ -64,8 +67,22 @@ test('put: an unavailable coordinating replica hands the write to the next one',
   t.true(c.finished);
 });
 
+test('put: replicas on the coordinating replica\'s host are written there, in the same commit', (t) => {
+  const onTwoHosts = (p: number): number => p % 2;
+  const c = new PutCoordinator(9, [4, 5, 6], put, write, false, onTwoHosts);
+  const first = sends(c.start());
+  t.deepEqual(first.map((r) => [r.type, r.partition, r.type === 'VnodePut' ? r.localReplicas : []]), [['VnodePut', 4, [6]]]);
+  const next = sends(c.onReply({ type: 'VnodePutApplied', requestId: 9, partition: 4, object: stored(1) }));
+  t.deepEqual(next.map((r) => [r.type, r.partition]), [['VnodeReplicate', 5]], 'only the replica on the other host gets a message');
+  t.is(replies(c.onReply({ type: 'VnodeReplicateReply', requestId: 9, partition: 6 })).length, 0);
+  const answered = replies(c.onReply({ type: 'VnodePutReply', requestId: 9, partition: 4 }));
+  t.true(answered.length === 1 && answered[0]!.ok, 'two durable acks from one host answer w=2');
+  c.onReply({ type: 'VnodeReplicateReply', requestId: 9, partition: 5 });
+  t.true(c.finished);
+});
+
 test('put: a failed condition is the answer, not a reason to try elsewhere', (t) => {
-  const c = new PutCoordinator(1, [0, 1, 2], put, write, false);
+  const c = new PutCoordinator(1, [0, 1, 2], put, write, false, ownHost);
   c.start();
   const effects = c.onReply({ type: 'VnodeFailed', requestId: 1, partition: 0, error: { code: 'precondition_failed', message: 'exists' } });
   t.is(sends(effects).length, 0);
@@ -76,14 +93,14 @@ test('put: a failed condition is the answer, not a reason to try elsewhere', (t)
 });
 
 test('put: too many failed replicas gives insufficient_vnodes, a deadline gives timeout', (t) => {
-  const c = new PutCoordinator(1, [0, 1, 2], put, { ...write, w: 3 }, false);
+  const c = new PutCoordinator(1, [0, 1, 2], put, { ...write, w: 3 }, false, ownHost);
   c.start();
   c.onReply({ type: 'VnodePutApplied', requestId: 1, partition: 0, object: stored(1) });
   const r = replies(c.onReply({ type: 'VnodeFailed', requestId: 1, partition: 1, error: { code: 'worker_unavailable', message: 'x' } }))[0]!;
   t.false(r.ok);
   if (!r.ok) t.is(r.error.code, 'insufficient_vnodes');
 
-  const d = new PutCoordinator(2, [0, 1, 2], put, write, false);
+  const d = new PutCoordinator(2, [0, 1, 2], put, write, false, ownHost);
   d.start();
   const timedOut = replies(d.onTimeout())[0]!;
   t.false(timedOut.ok);

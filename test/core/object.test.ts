@@ -95,7 +95,7 @@ test('allow_mult=false keeps only the newest sibling at write time, so blind wri
   for (let i = 0; i < 200; i++) {
     const result = applyPut(stored, {
       type: 'VnodePut', requestId: 1, partition: 0, storageKey: Uint8Array.of(1), context: [], content: content(i), deleted: false,
-      nowMs: 1000 + i, ifNoneMatch: false, ifNotModified: false, maxSiblings: 100, lastWriteWins: false, allowMult: false,
+      nowMs: 1000 + i, ifNoneMatch: false, ifNotModified: false, maxSiblings: 100, lastWriteWins: false, allowMult: false, localReplicas: [],
     }, 'a');
     t.true(result.ok);
     if (result.ok) stored = result.value.bytes;

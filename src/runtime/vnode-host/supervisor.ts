@@ -94,6 +94,10 @@ export class Supervisor implements VnodeRouter {
     return this.ownerOf[partition]!;
   }
 
+  hostOf(partition: number): number {
+    return this.ownerOf[partition]!;
+  }
+
   get workerCount(): number {
     return this.handles.length;
   }

@@ -11,6 +11,13 @@ import { type VnodeReply, type VnodeRequest, isFinalReply } from '../../core/mes
 import type { RecoveryReport } from '../storage/worker-store.js';
 import type { MainToWorker, WorkerControl, WorkerInit, WorkerStats, WorkerToMain } from './protocol.js';
 
+/**
+ * A batch goes out at the end of the event-loop turn, or as soon as it holds this many requests:
+ * a long turn (dozens of HTTP requests) would otherwise hold the first ones back for its whole
+ * length, while one postMessage per 32 requests still keeps the per-message cost small.
+ */
+const earlyFlushRequests = 32;
+
 export interface WorkerHandleEvents {
   onReply(reply: VnodeReply): void;
   /** The worker died or failed to start; `error` says why. Called once. */
@@ -87,12 +94,16 @@ export class WorkerHandle {
       this.failSoon(request, { code: 'overload', message: `${this.inflightCount} requests in flight to vnode host worker ${this.init.workerIndex}, the limit is ${this.inflightMax}` });
       return;
     }
+    // A put's local replicas answer from this worker too; a death must fail them as well.
+    const answering = request.type === 'VnodePut' ? [request.partition, ...request.localReplicas] : [request.partition];
     const partitions = this.inflight.get(request.requestId);
-    if (partitions === undefined) this.inflight.set(request.requestId, [request.partition]);
-    else partitions.push(request.partition);
-    this.inflightCount++;
+    if (partitions === undefined) this.inflight.set(request.requestId, answering);
+    else partitions.push(...answering);
+    this.inflightCount += answering.length;
     this.outbox.push(request);
-    if (!this.flushScheduled) {
+    if (this.outbox.length >= earlyFlushRequests) {
+      this.flush();
+    } else if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     }

@@ -11,7 +11,7 @@ import * as Comlink from 'comlink';
 import { nodeEndpoint } from './comlink-endpoint.js';
 import type { MessagePort } from 'node:worker_threads';
 import { VnodeActor, ensureActorId } from '../../../actors/vnode.js';
-import type { VnodeReply, VnodeRequest } from '../../core/messages.js';
+import type { VnodePut, VnodeReply, VnodeRequest } from '../../core/messages.js';
 import { StorageFailedError, StorageOverloadError, WorkerStore } from '../storage/worker-store.js';
 import { FaultyWalFileSystem } from '../storage/faulty-wal-file.js';
 import { createLogger } from '../log.js';
@@ -42,6 +42,7 @@ function post(message: WorkerToMain): void {
 // store), so the vnodes take fresh causal identities. It is removed before any write is taken.
 const cleanMarker = join(init.store.dir, 'clean-shutdown');
 const cleanShutdown = existsSync(cleanMarker);
+const newStore = !existsSync(init.store.dir);
 
 const faultyFiles = init.faultInjection ? new FaultyWalFileSystem() : undefined;
 const { store, recovery } = await WorkerStore.open({
@@ -57,8 +58,8 @@ let actorIdLsn = 0;
 if (cleanShutdown) {
   unlinkSync(cleanMarker);
   syncDirectory(init.store.dir);
-} else {
-  log.info({ partitions: init.partitions.length }, 'no clean shutdown recorded: vnodes take fresh causal identities');
+} else if (!newStore) {
+  log.warn({ partitions: init.partitions.length }, 'the last run did not shut down cleanly: vnodes take fresh causal identities');
 }
 for (const partition of init.partitions) {
   const { actorId, lsn } = ensureActorId(partition, store, () => randomBytes(9).toString('base64url'), !cleanShutdown);
@@ -132,6 +133,7 @@ function drain(): void {
         const outcome = actor.handle(request);
         if (outcome.early !== undefined) outbox.push(outcome.early);
         emit(outcome.reply, outcome.durableLsn);
+        if (request.type === 'VnodePut' && outcome.early?.type === 'VnodePutApplied') replicateLocally(request, outcome.early.object);
       } catch (error) {
         if (error instanceof StorageFailedError) outbox.push(failed(request, 'storage_failed', error.message));
         else if (error instanceof StorageOverloadError) outbox.push(failed(request, 'overload', error.message));
@@ -144,6 +146,16 @@ function drain(): void {
   // Posted now, not on a later turn: the group commit this drain started runs next, and its
   // fdatasync blocks this thread; the applied results must be on their way before that.
   flushOutbox();
+}
+
+/** Merges a write's applied result into its other replicas on this host, in the same group commit. */
+function replicateLocally(put: VnodePut, object: Uint8Array): void {
+  for (const partition of put.localReplicas) {
+    const actor = actors.get(partition);
+    if (actor === undefined) throw new Error(`assertion failed: local replica ${partition} is not hosted by worker ${init.workerIndex}`);
+    const outcome = actor.handle({ type: 'VnodeReplicate', requestId: put.requestId, partition, storageKey: put.storageKey, object });
+    emit(outcome.reply, outcome.durableLsn);
+  }
 }
 
 function scheduleDrain(): void {
