@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     const configFile = join(dataDir, 'bench-config.json');
     await writeFile(configFile, JSON.stringify(benchBucketTypes));
     const node = await startChild(
-      [join(here, '../src/cli/main.js'), 'start', '--config', configFile, '--data-dir', join(dataDir, 'data'), '--http-port', String(await freePort()), '--durability', durability, '--log-level', 'warn', ...(workers ? ['--workers', workers] : [])],
+      [join(here, '../src/cli/main.js'), 'start', '--config', configFile, '--data-dir', join(dataDir, 'data'), '--http-port', String(await freePort()), '--pb-port', '0', '--resp-port', '0', '--durability', durability, '--log-level', 'warn', ...(workers ? ['--workers', workers] : [])],
       { RINGKV_LOG_FORMAT: 'json' },
     );
     try {

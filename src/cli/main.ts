@@ -17,6 +17,12 @@ const exitCodes = { ok: 0, notFound: 1, usage: 2, unavailable: 3 } as const;
 const startFailedExitCode = 1;
 const defaultNodeAddress = '127.0.0.1:8098';
 /** How long the client waits beyond the request's own timeout before giving up on the node. */
+// Output piped into a reader that stops early (`ringkv --help | head`) is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 const clientMarginMs = 5000;
 /** How long `start` waits beyond shutdownTimeoutMs for the node to report that it stopped. */
 const stopMarginMs = 5000;
@@ -33,6 +39,10 @@ const startFlags: ReadonlyArray<readonly [ScalarField, string]> = [
   ['partitions', 'q'],
   ['httpHost', 'host'],
   ['httpPort', 'port'],
+  ['pbHost', 'host'],
+  ['pbPort', 'port'],
+  ['respHost', 'host'],
+  ['respPort', 'port'],
   ['durability', 'mode'],
   ['logLevel', 'level'],
 ];

@@ -60,6 +60,22 @@ export interface NodeConfig {
   readonly restartMaxRestarts: number;
   readonly restartPeriodMs: number;
   readonly shutdownTimeoutMs: number;
+  /** 0 disables the Riak-compatible protocol-buffers listener. */
+  readonly pbHost: string;
+  readonly pbPort: number;
+  /** 0 disables the Redis-protocol (RESP2) listener. */
+  readonly respHost: string;
+  readonly respPort: number;
+  /** The bucket type and bucket that Redis-protocol keys live in. */
+  readonly respBucketType: string;
+  readonly respBucket: string;
+  /** Limits of the binary front ends (protocol buffers and RESP), per connection and in total. */
+  readonly clientMaxConnections: number;
+  readonly clientMaxInflightPerConnection: number;
+  readonly clientMaxUnsentBytes: number;
+  readonly clientIdleTimeoutMs: number;
+  /** Once the first byte of a frame arrives, the whole frame must arrive within this. */
+  readonly clientFrameTimeoutMs: number;
   readonly httpMaxConnections: number;
   readonly httpIdleTimeoutMs: number;
   readonly httpHeadersTimeoutMs: number;
@@ -265,6 +281,17 @@ const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
   restartMaxRestarts: { defaultValue: 5, parse: integer(0, 1000), meaning: 'worker restarts allowed within restartPeriodMs before the node gives up and stops' },
   restartPeriodMs: { defaultValue: 60_000, parse: integer(1, oneHourMs), meaning: 'window over which worker restarts are counted' },
   shutdownTimeoutMs: { defaultValue: 10_000, parse: integer(1, oneHourMs), meaning: 'time a graceful stop may take before the node stops hard' },
+  pbHost: { defaultValue: '127.0.0.1', parse: text(/\S/, 'must be a non-empty host name or address'), meaning: 'address the Riak-compatible protocol-buffers API listens on' },
+  pbPort: { defaultValue: 8087, parse: integer(0, 65535), meaning: 'port of the protocol-buffers API (0 disables it)' },
+  respHost: { defaultValue: '127.0.0.1', parse: text(/\S/, 'must be a non-empty host name or address'), meaning: 'address the Redis-protocol (RESP2) API listens on' },
+  respPort: { defaultValue: 6379, parse: integer(0, 65535), meaning: 'port of the Redis-protocol API (0 disables it)' },
+  respBucketType: { defaultValue: 'default', parse: text(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a bucket type name'), meaning: 'bucket type of the keys the Redis protocol reads and writes' },
+  respBucket: { defaultValue: 'redis', parse: text(/^.{1,128}$/, 'must be 1 to 128 characters'), meaning: 'bucket of the keys the Redis protocol reads and writes' },
+  clientMaxConnections: { defaultValue: 4096, parse: integer(1, millions), meaning: 'open protocol-buffers plus Redis-protocol connections accepted at once' },
+  clientMaxInflightPerConnection: { defaultValue: 256, parse: integer(1, millions), meaning: 'requests one binary-protocol connection may have unanswered (pipelined) before the node stops reading from it' },
+  clientMaxUnsentBytes: { defaultValue: 8 * MiB, parse: size(1024, 1024 * MiB), isSize: true, meaning: 'replies queued for a client that does not read them before the node stops reading its requests, and closes it past twice this' },
+  clientIdleTimeoutMs: { defaultValue: 600_000, parse: integer(1, 24 * oneHourMs), meaning: 'binary-protocol connections idle this long are closed' },
+  clientFrameTimeoutMs: { defaultValue: 30_000, parse: integer(1, oneHourMs), meaning: 'a started binary-protocol frame must be complete within this, or the connection is closed' },
   httpMaxConnections: { defaultValue: 1024, parse: integer(1, millions), meaning: 'open HTTP connections accepted at once' },
   httpIdleTimeoutMs: { defaultValue: 60_000, parse: integer(1, oneHourMs), meaning: 'idle keep-alive HTTP connections are closed after this' },
   httpHeadersTimeoutMs: { defaultValue: 10_000, parse: integer(1, oneHourMs), meaning: 'time allowed to receive the request headers' },

@@ -137,12 +137,12 @@ test('a data directory refuses a second node and a different worker or partition
   const first = await startTestNode();
   try {
     const log = createLogger({ level: 'silent', name: 't', format: 'json' });
-    const same = loadConfig({ flags: { dataDir: first.dataDir, workers: 2, partitions: 16, httpPort: 0 }, env: {} });
+    const same = loadConfig({ flags: { dataDir: first.dataDir, workers: 2, partitions: 16, httpPort: 0, pbPort: 0, respPort: 0 }, env: {} });
     await t.throwsAsync(startNode(same, log), { message: /in use by process/ });
     await first.node.stop('test');
-    const otherWorkers = loadConfig({ flags: { dataDir: first.dataDir, workers: 1, partitions: 16, httpPort: 0 }, env: {} });
+    const otherWorkers = loadConfig({ flags: { dataDir: first.dataDir, workers: 1, partitions: 16, httpPort: 0, pbPort: 0, respPort: 0 }, env: {} });
     await t.throwsAsync(startNode(otherWorkers, log), { message: /created with 2 workers/ });
-    const otherQ = loadConfig({ flags: { dataDir: first.dataDir, workers: 2, partitions: 32, httpPort: 0 }, env: {} });
+    const otherQ = loadConfig({ flags: { dataDir: first.dataDir, workers: 2, partitions: 32, httpPort: 0, pbPort: 0, respPort: 0 }, env: {} });
     await t.throwsAsync(startNode(otherQ, log), { message: /created with 16 partitions/ });
   } finally {
     await first.cleanup();
