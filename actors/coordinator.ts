@@ -3,17 +3,20 @@
 // deadline timer, and forgets the coordinator once it has finished (including read repair).
 // The in-flight table is bounded: past `inflightMax` a request is refused with `overload`.
 
-import { type CoordinatorEffect, GetCoordinator, PutCoordinator } from '../src/core/coordinator.js';
+import { type CoordinatorEffect, GetCoordinator, ListCoordinator, type ListEffect, PutCoordinator } from '../src/core/coordinator.js';
 import type { ResolvedRead, ResolvedWrite } from '../src/core/bucket.js';
 import { type Result, fail } from '../src/core/errors.js';
 import type { GetReply, PutReply } from '../src/core/kv.js';
 import type { VnodePut, VnodeReply } from '../src/core/messages.js';
 import type { Clock, TimerHandle, VnodeRouter } from './ports.js';
 
+type AnyCoordinator = GetCoordinator | PutCoordinator | ListCoordinator;
+
 interface Running {
-  readonly coordinator: GetCoordinator | PutCoordinator;
+  readonly coordinator: AnyCoordinator;
   readonly timer: TimerHandle;
   resolve: ((result: Result<never>) => void) | undefined;
+  readonly onItems: ((items: readonly Uint8Array[]) => void) | undefined;
 }
 
 export class CoordinatorActor {
@@ -43,6 +46,17 @@ export class CoordinatorActor {
     return this.run((id) => new PutCoordinator(id, preferenceList, put, quorum, returnBody, (p) => this.router.hostOf(p)), quorum.timeoutMs);
   }
 
+  /** Lists the live keys of a bucket (or, bucket undefined, the buckets of a type) over all partitions. */
+  list(
+    partitions: readonly number[],
+    bucketType: string,
+    bucket: Uint8Array | undefined,
+    timeoutMs: number,
+    onItems: (items: readonly Uint8Array[]) => void,
+  ): Promise<Result<void>> {
+    return this.run((id) => new ListCoordinator(id, partitions, bucketType, bucket), timeoutMs, onItems);
+  }
+
   /** Routes a vnode reply to its coordinator; replies for finished requests are dropped. */
   onReply(reply: VnodeReply): void {
     const entry = this.running.get(reply.requestId);
@@ -50,7 +64,7 @@ export class CoordinatorActor {
     this.perform(reply.requestId, entry, entry.coordinator.onReply(reply));
   }
 
-  private run<T>(make: (id: number) => GetCoordinator | PutCoordinator, timeoutMs: number): Promise<Result<T>> {
+  private run<T>(make: (id: number) => AnyCoordinator, timeoutMs: number, onItems?: (items: readonly Uint8Array[]) => void): Promise<Result<T>> {
     if (this.running.size >= this.inflightMax) {
       return Promise.resolve(fail('overload', `${this.running.size} requests in flight on this node, the limit is ${this.inflightMax}; retry later`));
     }
@@ -61,16 +75,18 @@ export class CoordinatorActor {
         const entry = this.running.get(id);
         if (entry !== undefined) this.perform(id, entry, entry.coordinator.onTimeout());
       });
-      const entry: Running = { coordinator, timer, resolve: resolve as (result: Result<never>) => void };
+      const entry: Running = { coordinator, timer, resolve: resolve as (result: Result<never>) => void, onItems };
       this.running.set(id, entry);
       this.perform(id, entry, coordinator.start());
     });
   }
 
-  private perform(id: number, entry: Running, effects: readonly CoordinatorEffect<unknown>[]): void {
+  private perform(id: number, entry: Running, effects: readonly (CoordinatorEffect<unknown> | ListEffect)[]): void {
     for (const effect of effects) {
       if (effect.type === 'send') {
         this.router.send(effect.request);
+      } else if (effect.type === 'items') {
+        entry.onItems?.(effect.items);
       } else {
         const resolve = entry.resolve;
         entry.resolve = undefined;

@@ -121,8 +121,7 @@ async function runStart(options: Readonly<Record<string, string | undefined>>): 
   writeLine(process.stdout, `ringkv: data in ${resolve(config.dataDir)}`);
   if (stopReason !== undefined) requestStop(node, stopReason);
 
-  const { reason, exitCode } = await node.stopped;
-  logger.info({ reason, exitCode }, 'node stopped');
+  const { exitCode } = await node.stopped;
   process.exit(exitCode);
 }
 

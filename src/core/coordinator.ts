@@ -112,9 +112,11 @@ export class PutCoordinator {
       this.candidate++;
       return [this.sendPut()];
     }
-    const answer: KvError = isReplicaUnavailable(error)
-      ? { code: 'insufficient_vnodes', message: `only ${left} of ${this.preferenceList.length} replicas reachable, ${this.needed} needed (${error.message})` }
-      : error;
+    // A full queue is a designed answer (retry later), so it stays `overload` for the client.
+    const answer: KvError =
+      isReplicaUnavailable(error) && error.code !== 'overload'
+        ? { code: 'insufficient_vnodes', message: `only ${left} of ${this.preferenceList.length} replicas reachable, ${this.needed} needed (${error.message})` }
+        : error;
     return this.finish([{ type: 'reply', result: { ok: false, error: answer } }]);
   }
 
@@ -211,6 +213,7 @@ export class GetCoordinator {
     if (this.quorum.basicQuorum && !this.quorum.notfoundOk && this.notFound >= quorumOfN) return this.reply(this.answer());
     if (failCount > n - Math.max(this.quorum.r, this.quorum.pr)) {
       if (this.errors === 0) return this.reply(this.answer());
+      if (this.lastError?.code === 'overload') return this.reply(fail('overload', `replicas are overloaded: ${this.lastError.message}; retry later`));
       return this.reply(fail('insufficient_vnodes', `${okCount} of ${n} replicas answered, ${this.quorum.r} needed (${this.lastError?.message ?? 'unavailable'})`));
     }
     return [];
@@ -283,4 +286,75 @@ export class GetCoordinator {
     this.state = 'done';
     return effects;
   }
+}
+
+export type ListEffect =
+  | { readonly type: 'send'; readonly request: VnodeRequest }
+  | { readonly type: 'items'; readonly items: readonly Uint8Array[] }
+  | { readonly type: 'reply'; readonly result: Result<void> };
+
+/**
+ * A coverage listing: asks every partition for its live keys (or buckets) and passes each item
+ * on once, however many replicas hold it. Every partition must answer: a listing with a
+ * partition missing would silently leave keys out, so that is an error, not a short answer.
+ */
+export class ListCoordinator {
+  private state: 'awaitingPartitions' | 'done' = 'awaitingPartitions';
+  private readonly seen = new Set<string>();
+  private readonly pending: Set<number>;
+
+  constructor(
+    private readonly requestId: number,
+    private readonly partitions: readonly number[],
+    private readonly bucketType: string,
+    private readonly bucket: Uint8Array | undefined,
+  ) {
+    this.pending = new Set(partitions);
+  }
+
+  get finished(): boolean {
+    return this.state === 'done';
+  }
+
+  start(): ListEffect[] {
+    return this.partitions.map((partition) => ({
+      type: 'send' as const,
+      request: { type: 'VnodeList' as const, requestId: this.requestId, partition, bucketType: this.bucketType, bucket: this.bucket },
+    }));
+  }
+
+  onReply(reply: VnodeReply): ListEffect[] {
+    if (this.state === 'done' || !this.pending.has(reply.partition)) return [];
+    if (reply.type === 'VnodeFailed') {
+      this.state = 'done';
+      return [{ type: 'reply', result: fail(reply.error.code === 'overload' ? 'overload' : 'insufficient_vnodes', `partition ${reply.partition} could not be listed: ${reply.error.message}`) }];
+    }
+    if (reply.type !== 'VnodeListChunk') return [];
+    const fresh: Uint8Array[] = [];
+    for (const item of reply.items) {
+      const id = hexOf(item);
+      if (this.seen.has(id)) continue;
+      this.seen.add(id);
+      fresh.push(item);
+    }
+    const effects: ListEffect[] = fresh.length > 0 ? [{ type: 'items', items: fresh }] : [];
+    if (reply.done) this.pending.delete(reply.partition);
+    if (this.pending.size === 0) {
+      this.state = 'done';
+      effects.push({ type: 'reply', result: ok(undefined) });
+    }
+    return effects;
+  }
+
+  onTimeout(): ListEffect[] {
+    if (this.state === 'done') return [];
+    this.state = 'done';
+    return [{ type: 'reply', result: fail('timeout', `timed out with ${this.pending.size} of ${this.partitions.length} partitions not yet listed`) }];
+  }
+}
+
+function hexOf(bytes: Uint8Array): string {
+  let out = '';
+  for (const b of bytes) out += (b < 16 ? '0' : '') + b.toString(16);
+  return out;
 }

@@ -91,9 +91,27 @@ export interface DeleteReply {
   readonly context: Uint8Array;
 }
 
+export interface ListKeysRequest {
+  readonly type: string;
+  readonly bucket: Uint8Array;
+  readonly timeoutMs?: number;
+}
+
+export interface ListBucketsRequest {
+  readonly type: string;
+  readonly timeoutMs?: number;
+}
+
 /** The service every front end calls. Implemented by the node's coordinators. */
 export interface KvService {
   get(request: GetRequest): Promise<Result<GetReply>>;
   put(request: PutRequest): Promise<Result<PutReply>>;
   delete(request: DeleteRequest): Promise<Result<DeleteReply>>;
+  /**
+   * Streams the live keys of a bucket to `onKeys` in chunks (each key once; deleted keys never),
+   * then resolves. Listing visits every partition: it is for administration, not the request path.
+   */
+  listKeys(request: ListKeysRequest, onKeys: (keys: readonly Uint8Array[]) => void): Promise<Result<void>>;
+  /** The buckets of a type that hold at least one live key. */
+  listBuckets(request: ListBucketsRequest): Promise<Result<readonly Uint8Array[]>>;
 }

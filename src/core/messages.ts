@@ -46,7 +46,16 @@ export interface VnodeReplicate {
   readonly object: Uint8Array;
 }
 
-export type VnodeRequest = VnodeGet | VnodePut | VnodeReplicate;
+/** Lists the live keys of a bucket held by one vnode, or (bucket undefined) its buckets. */
+export interface VnodeList {
+  readonly type: 'VnodeList';
+  readonly requestId: number;
+  readonly partition: number;
+  readonly bucketType: string;
+  readonly bucket: Uint8Array | undefined;
+}
+
+export type VnodeRequest = VnodeGet | VnodePut | VnodeReplicate | VnodeList;
 
 export interface VnodeGetReply {
   readonly type: 'VnodeGetReply';
@@ -86,9 +95,19 @@ export interface VnodeFailed {
   readonly error: KvError;
 }
 
-export type VnodeReply = VnodeGetReply | VnodePutApplied | VnodePutReply | VnodeReplicateReply | VnodeFailed;
+/** A chunk of a listing (keys, or bucket names); the last chunk has done = true. */
+export interface VnodeListChunk {
+  readonly type: 'VnodeListChunk';
+  readonly requestId: number;
+  readonly partition: number;
+  readonly items: readonly Uint8Array[];
+  readonly done: boolean;
+}
+
+export type VnodeReply = VnodeGetReply | VnodePutApplied | VnodePutReply | VnodeReplicateReply | VnodeListChunk | VnodeFailed;
 
 /** Replies after which the vnode has nothing more to say about that request. */
 export function isFinalReply(reply: VnodeReply): boolean {
+  if (reply.type === 'VnodeListChunk') return reply.done;
   return reply.type !== 'VnodePutApplied';
 }

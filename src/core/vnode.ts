@@ -3,9 +3,9 @@
 // conditional-write checks live here so they are decided where the write is applied.
 
 import { type Result, fail, ok } from './errors.js';
-import { decodeObject, encodeObject } from './codec.js';
+import { decodeObject, decodeStorageKey, encodeObject } from './codec.js';
 import type { VnodePut } from './messages.js';
-import { type KvObject, applyWrite, emptyObject, keepNewestSibling, liveSiblings, mergeObjects, sameVersion } from './object.js';
+import { type KvObject, applyWrite, emptyObject, isDeleted, keepNewestSibling, liveSiblings, mergeObjects, sameVersion } from './object.js';
 import { type ActorId, vvEqual } from './version-vector.js';
 
 export interface Applied {
@@ -46,4 +46,24 @@ export function applyReplicate(current: Uint8Array | undefined, incoming: Uint8A
   if (sameVersion(merged, mine)) return undefined;
   if (sameVersion(merged, theirs)) return incoming;
   return encodeObject(merged);
+}
+
+/**
+ * What a stored entry contributes to a listing: its key when listing a bucket, its bucket when
+ * listing buckets (bucket undefined), or nothing — another type or bucket, a vnode's own metadata
+ * (keys starting with byte 0), or an object whose siblings are all tombstones.
+ */
+export function listedItem(storageKey: Uint8Array, stored: Uint8Array, bucketType: string, bucket: Uint8Array | undefined): Uint8Array | undefined {
+  if (storageKey.length === 0 || storageKey[0] === 0) return undefined;
+  const key = decodeStorageKey(storageKey);
+  if (key.type !== bucketType) return undefined;
+  if (bucket !== undefined && !bytesEqual(key.bucket, bucket)) return undefined;
+  if (isDeleted(decodeObject(stored))) return undefined;
+  return bucket === undefined ? key.bucket : key.key;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -511,8 +511,8 @@ function parseBucketTypes(raw: unknown, source: string, defaultNVal: number, pro
   }
   const allowedProps = Object.keys(bucketTypeParsers);
   for (const [name, rawProps] of Object.entries(raw)) {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
-      problems.push(`bucketTypes: type names must be 1 to 64 letters, digits, _ or -, got ${show(name)} (from ${source})`);
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+      problems.push(`bucketTypes: type names must be 1 to 64 letters, digits, '_', '.' or '-', got ${show(name)} (from ${source})`);
       continue;
     }
     if (!isRecord(rawProps)) {

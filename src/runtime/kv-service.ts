@@ -5,7 +5,7 @@
 import { type BucketProps, type RequestLimits, resolveRead, resolveWrite } from '../core/bucket.js';
 import { DecodeError, decodeContext, encodeStorageKey } from '../core/codec.js';
 import { type KvErrorCode, type Result, fail } from '../core/errors.js';
-import type { DeleteReply, DeleteRequest, GetReply, GetRequest, KvService, NewContent, ObjectKey, PutReply, PutRequest } from '../core/kv.js';
+import type { DeleteReply, DeleteRequest, GetReply, GetRequest, KvService, ListBucketsRequest, ListKeysRequest, NewContent, ObjectKey, PutReply, PutRequest } from '../core/kv.js';
 import { partitionOf, preferencePartitions } from '../core/ring.js';
 import { type VersionVector, emptyVv } from '../core/version-vector.js';
 import type { CoordinatorActor } from '../../actors/coordinator.js';
@@ -61,12 +61,55 @@ export class KvNodeService implements KvService {
     });
   }
 
+  /**
+   * Deletes with the caller's context; without one, with the context of a read made first, so a
+   * delete removes what the node holds at that moment (as Riak's clients do) instead of adding a
+   * tombstone beside it. A write racing that read survives as a sibling, never silently lost.
+   */
   async delete(request: DeleteRequest): Promise<Result<DeleteReply>> {
     return this.timed('delete', async () => {
+      let context = request.context;
+      if (context === undefined || context.length === 0) {
+        const read = await this.get({ key: request.key, ...(request.timeoutMs === undefined ? {} : { timeoutMs: request.timeoutMs }) });
+        if (!read.ok) return read;
+        context = read.value.context;
+      }
       const tombstone: NewContent = { value: new Uint8Array(0), contentType: 'application/octet-stream', userMeta: [] };
-      const result = await this.write({ ...request, ifNoneMatch: false, ifNotModified: false }, tombstone, true, false);
+      const result = await this.write({ ...request, context, ifNoneMatch: false, ifNotModified: false }, tombstone, true, false);
       return result.ok ? { ok: true, value: { context: result.value.context } } : result;
     });
+  }
+
+  listKeys(request: ListKeysRequest, onKeys: (keys: readonly Uint8Array[]) => void): Promise<Result<void>> {
+    const checked = this.checkListing(request.type, request.bucket, request.timeoutMs);
+    if (!checked.ok) return Promise.resolve(checked);
+    return this.deps.coordinators.list(this.allPartitions(), request.type, request.bucket, checked.value, onKeys);
+  }
+
+  async listBuckets(request: ListBucketsRequest): Promise<Result<readonly Uint8Array[]>> {
+    const checked = this.checkListing(request.type, undefined, request.timeoutMs);
+    if (!checked.ok) return checked;
+    const buckets: Uint8Array[] = [];
+    const result = await this.deps.coordinators.list(this.allPartitions(), request.type, undefined, checked.value, (items) => buckets.push(...items));
+    return result.ok ? { ok: true, value: buckets } : result;
+  }
+
+  private allPartitions(): number[] {
+    return Array.from({ length: this.deps.limits.partitions }, (_, p) => p);
+  }
+
+  /** Checks a listing request; returns its timeout. */
+  private checkListing(type: string, bucket: Uint8Array | undefined, timeoutMs: number | undefined): Result<number> {
+    if (this.stopping) return fail('shutting_down', 'the node is shutting down');
+    if (!this.deps.bucketTypes.has(type)) return fail('unknown_bucket_type', `bucket type "${type}" is not defined`);
+    if (bucket !== undefined && (bucket.length === 0 || bucket.length > this.deps.limits.maxBucketBytes)) {
+      return fail('invalid_request', `the bucket name must be 1 to ${this.deps.limits.maxBucketBytes} bytes`);
+    }
+    const limit = this.deps.limits.maxTimeoutMs;
+    if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > limit)) {
+      return fail('invalid_request', `timeout_ms must be an integer from 1 to ${limit}, got ${timeoutMs}`);
+    }
+    return { ok: true, value: timeoutMs ?? this.deps.limits.defaultTimeoutMs };
   }
 
   private write(

@@ -144,3 +144,39 @@ test('get: errors beyond n - r give insufficient_vnodes with the count', (t) => 
   t.false(r.ok);
   if (!r.ok) t.is(r.error.code, 'insufficient_vnodes');
 });
+
+test('list: each item once across replicas; a partition that fails makes the listing fail', async (t) => {
+  const { ListCoordinator } = await import('../../src/core/coordinator.js');
+  const c = new ListCoordinator(3, [0, 1, 2], 'default', Uint8Array.of(1));
+  t.is(c.start().length, 3);
+  const item = (n: number) => Uint8Array.of(n);
+  const first = c.onReply({ type: 'VnodeListChunk', requestId: 3, partition: 0, items: [item(1), item(2)], done: false });
+  t.deepEqual(first, [{ type: 'items', items: [item(1), item(2)] }]);
+  const second = c.onReply({ type: 'VnodeListChunk', requestId: 3, partition: 1, items: [item(2), item(3)], done: true });
+  t.deepEqual(second, [{ type: 'items', items: [item(3)] }], 'a key another replica already gave is not repeated');
+  c.onReply({ type: 'VnodeListChunk', requestId: 3, partition: 0, items: [], done: true });
+  const last = c.onReply({ type: 'VnodeListChunk', requestId: 3, partition: 2, items: [item(1)], done: true });
+  t.deepEqual(last, [{ type: 'reply', result: { ok: true, value: undefined } }]);
+  t.true(c.finished);
+
+  const d = new ListCoordinator(4, [0, 1], 'default', undefined);
+  d.start();
+  const failed = d.onReply({ type: 'VnodeFailed', requestId: 4, partition: 1, error: { code: 'worker_unavailable', message: 'down' } });
+  t.is(failed.length, 1);
+  t.like(failed[0], { type: 'reply', result: { ok: false, error: { code: 'insufficient_vnodes' } } });
+  const e = new ListCoordinator(5, [0, 1], 'default', undefined);
+  e.start();
+  t.like(e.onTimeout()[0], { type: 'reply', result: { ok: false, error: { code: 'timeout' } } });
+});
+
+test('overloaded replicas answer overload (retry later), not insufficient_vnodes', (t) => {
+  const c = new PutCoordinator(11, [0], put, { ...write, n: 1, w: 1, dw: 1 }, false, ownHost);
+  c.start();
+  const r = replies(c.onReply({ type: 'VnodeFailed', requestId: 11, partition: 0, error: { code: 'overload', message: 'mailbox full' } }))[0]!;
+  t.like(r, { ok: false, error: { code: 'overload' } });
+  const g = new GetCoordinator(12, [0, 1, 2], key, read);
+  g.start();
+  g.onReply({ type: 'VnodeFailed', requestId: 12, partition: 0, error: { code: 'overload', message: 'full' } });
+  const gr = replies(g.onReply({ type: 'VnodeFailed', requestId: 12, partition: 1, error: { code: 'overload', message: 'full' } }))[0]!;
+  t.like(gr, { ok: false, error: { code: 'overload' } });
+});

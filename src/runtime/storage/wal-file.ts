@@ -72,7 +72,7 @@ function isNotFound(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }
 
-/** The production implementation: plain node:fs/promises, every call off the event-loop thread. */
+/** The production implementation: node:fs/promises, except a segment's append (see RealWalFileHandle). */
 export const realWalFileSystem: WalFileSystem = {
   async mkdirp(dir) {
     await fsp.mkdir(dir, { recursive: true });

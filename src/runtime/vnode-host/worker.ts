@@ -131,9 +131,10 @@ function drain(): void {
       }
       try {
         const outcome = actor.handle(request);
-        if (outcome.early !== undefined) outbox.push(outcome.early);
+        outbox.push(...outcome.early);
         emit(outcome.reply, outcome.durableLsn);
-        if (request.type === 'VnodePut' && outcome.early?.type === 'VnodePutApplied') replicateLocally(request, outcome.early.object);
+        const applied = outcome.early[0];
+        if (request.type === 'VnodePut' && applied?.type === 'VnodePutApplied') replicateLocally(request, applied.object);
       } catch (error) {
         if (error instanceof StorageFailedError) outbox.push(failed(request, 'storage_failed', error.message));
         else if (error instanceof StorageOverloadError) outbox.push(failed(request, 'overload', error.message));
@@ -143,8 +144,8 @@ function drain(): void {
     if (mailbox.length > 0) more = true;
   }
   if (more) scheduleDrain();
-  // Posted now, not on a later turn: the group commit this drain started runs next, and its
-  // fdatasync blocks this thread; the applied results must be on their way before that.
+  // Posted now, not on a later turn: the group commit this drain started runs next (its write()
+  // and LMDB transaction run on this thread); the applied results must be on their way first.
   flushOutbox();
 }
 

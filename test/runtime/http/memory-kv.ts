@@ -3,9 +3,9 @@
 // checks what KvService checks that a front end might get wrong (bucket type, empty names,
 // undecodable contexts), records every call, and fails on demand with any error code.
 
-import { DecodeError, decodeContext, encodeContext, encodeStorageKey } from '../../../src/core/codec.js';
+import { DecodeError, decodeContext, encodeContext, decodeStorageKey, encodeStorageKey } from '../../../src/core/codec.js';
 import { type KvError, type KvErrorCode, type Result, fail, ok } from '../../../src/core/errors.js';
-import type { DeleteReply, DeleteRequest, GetReply, GetRequest, KvService, NewContent, ObjectKey, PutReply, PutRequest } from '../../../src/core/kv.js';
+import type { DeleteReply, DeleteRequest, GetReply, GetRequest, KvService, ListBucketsRequest, ListKeysRequest, NewContent, ObjectKey, PutReply, PutRequest } from '../../../src/core/kv.js';
 import { type KvObject, applyWrite, emptyObject, isDeleted, liveSiblings, mergeObjects, toContent } from '../../../src/core/object.js';
 import { type VersionVector, emptyVv } from '../../../src/core/version-vector.js';
 
@@ -143,6 +143,26 @@ export class MemoryKv implements KvService {
       if (error instanceof DecodeError) return fail('invalid_request', `the context is malformed (${error.message})`);
       throw error;
     }
+  }
+
+  /** Live keys of a bucket, from the stored objects (no front end lists keys over HTTP yet). */
+  async listKeys(request: ListKeysRequest, onKeys: (keys: readonly Uint8Array[]) => void): Promise<Result<void>> {
+    const keys: Uint8Array[] = [];
+    for (const [stored, object] of this.objects) {
+      const key = decodeStorageKey(Buffer.from(stored, 'latin1'));
+      if (key.type === request.type && sameBytes(key.bucket, request.bucket) && !isDeleted(object)) keys.push(key.key);
+    }
+    onKeys(keys);
+    return ok(undefined);
+  }
+
+  async listBuckets(request: ListBucketsRequest): Promise<Result<readonly Uint8Array[]>> {
+    const buckets = new Map<string, Uint8Array>();
+    for (const [stored, object] of this.objects) {
+      const key = decodeStorageKey(Buffer.from(stored, 'latin1'));
+      if (key.type === request.type && !isDeleted(object)) buckets.set(Buffer.from(key.bucket).toString('latin1'), key.bucket);
+    }
+    return ok([...buckets.values()]);
   }
 
   private storageKey(key: ObjectKey): string {

@@ -184,3 +184,46 @@ test('an fsync error stops the node from acknowledging writes, and says so', asy
     await cleanup();
   }
 });
+
+test('listing: every live key once, tombstones never, buckets of a type', async (t) => {
+  const { node, cleanup } = await startTestNode();
+  try {
+    const kv = node.kv;
+    for (let i = 0; i < 2500; i++) t.true((await kv.put({ key: key(`k${i}`), context: undefined, content: content('v'), w: 'one' })).ok);
+    await kv.put({ key: { type: 'default', bucket: bytes('other'), key: bytes('x') }, context: undefined, content: content('v') });
+    const gone = await kv.get({ key: key('k7') });
+    if (gone.ok) await kv.delete({ key: key('k7'), context: gone.value.context, w: 'all' });
+    const keys: string[] = [];
+    let chunks = 0;
+    const result = await kv.listKeys({ type: 'default', bucket: bytes('b') }, (items) => {
+      chunks++;
+      keys.push(...items.map(text));
+    });
+    t.true(result.ok);
+    t.is(keys.length, 2499, 'each live key exactly once');
+    t.is(new Set(keys).size, 2499);
+    t.false(keys.includes('k7'), 'the deleted key is not listed');
+    t.true(chunks > 1, 'keys stream in several chunks');
+    const buckets = await kv.listBuckets({ type: 'default' });
+    t.true(buckets.ok);
+    if (buckets.ok) t.deepEqual(buckets.value.map(text).sort(), ['b', 'other']);
+    const unknown = await kv.listKeys({ type: 'nope', bucket: bytes('b') }, () => undefined);
+    t.false(unknown.ok);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a delete without a context deletes what the node holds, siblings included', async (t) => {
+  const { node, cleanup } = await startTestNode();
+  try {
+    await node.kv.put({ key: key('blind'), context: undefined, content: content('a') });
+    await node.kv.put({ key: key('blind'), context: undefined, content: content('b') });
+    const deleted = await node.kv.delete({ key: key('blind'), context: undefined });
+    t.true(deleted.ok);
+    const read = await node.kv.get({ key: key('blind'), r: 'all' });
+    t.true(read.ok && !read.value.found, 'both siblings are gone');
+  } finally {
+    await cleanup();
+  }
+});
