@@ -25,8 +25,12 @@ export interface TcpFrontEndLimits {
 
 /** What a parser says about the bytes buffered so far. */
 export type ParseResult<Request> =
-  /** Not a whole frame yet; the parser has checked that what is announced is within its limit. */
-  | { readonly kind: 'incomplete' }
+  /**
+   * Not a whole frame yet; the parser has checked that what is announced is within its limit.
+   * `needBytes`, when the parser knows it, is how many bytes the frame takes in all: the
+   * connection then waits for them without parsing (or copying) again on every chunk.
+   */
+  | { readonly kind: 'incomplete'; readonly needBytes?: number }
   | { readonly kind: 'frame'; readonly request: Request; readonly bytes: number }
   /**
    * A bad frame. With `bytes` the frame boundary is intact: that many bytes are dropped, `reply`
@@ -69,10 +73,16 @@ interface Pending {
 
 class Connection {
   private buffer: Buffer = Buffer.alloc(0);
+  /** Chunks received after `buffer` while waiting for `needBytes` in all. */
+  private later: Buffer[] = [];
+  private laterBytes = 0;
+  private needBytes = 0;
   private readonly queue: Pending[] = [];
   private frameTimer: NodeJS.Timeout | undefined;
   private readPaused = false;
   private closed = false;
+  /** A final reply is queued; nothing more is parsed. */
+  private closing = false;
   readonly info: ConnectionInfo;
 
   constructor(
@@ -97,23 +107,35 @@ class Connection {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.closed) return; // closing after a final reply: nothing more is read or kept
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    if (this.closed || this.closing) return; // closing after a final reply: nothing more is read or kept
+    this.later.push(chunk);
+    this.laterBytes += chunk.length;
+    // A large frame arrives in many chunks: gather them without copying until it is complete.
+    if (this.buffer.length + this.laterBytes < this.needBytes) return;
+    this.buffer = this.buffer.length === 0 && this.later.length === 1 ? chunk : Buffer.concat([this.buffer, ...this.later]);
+    this.later = [];
+    this.laterBytes = 0;
     this.parseAll();
   }
 
   private parseAll(): void {
-    while (!this.closed && this.buffer.length > 0) {
+    while (!this.closed && !this.closing && this.buffer.length > 0) {
       if (this.queue.length >= this.limits.maxInflightPerConnection) {
         this.pauseReading();
         break;
       }
       const result = this.protocol.parse(this.buffer);
-      if (result.kind === 'incomplete') break;
+      if (result.kind === 'incomplete') {
+        this.needBytes = result.needBytes ?? 0;
+        break;
+      }
+      this.needBytes = 0;
       if (result.kind === 'error') {
         if (result.bytes === undefined) {
-          this.enqueueDone(result.reply, true);
+          // Nothing after a broken frame is read again: drop it before the reply is queued.
           this.buffer = Buffer.alloc(0);
+          this.closing = true;
+          this.enqueueDone(result.reply, true);
           break;
         }
         this.buffer = this.buffer.subarray(result.bytes);

@@ -81,6 +81,59 @@ test('an unrecoverable frame is answered and the connection closed', async (t) =
   t.true(closed);
 });
 
+test('a fatal frame behind a slow request is answered once, after it, and then the connection closes', async (t) => {
+  let fatalParses = 0;
+  const counting: ProtocolHandler<{ delayMs: number; text: string }> = {
+    ...lineProtocol,
+    parse(buffer) {
+      const result = lineProtocol.parse(buffer);
+      if (result.kind === 'error' && result.bytes === undefined) fatalParses++;
+      return result;
+    },
+  };
+  const front = await startTcpFrontEnd({ host: '127.0.0.1', port: 0, limits, log }, counting);
+  t.teardown(() => front.close());
+  const socket = await open(front.address);
+  // Regression: the broken frame was parsed and queued again on every flush until the cap.
+  socket.write(`100 first\n${'x'.repeat(5000)}`);
+  const { text, closed } = await readUntil(socket, () => false);
+  t.is(text, 'first\n-too long\n');
+  t.true(closed);
+  t.is(fatalParses, 1);
+});
+
+test('a large frame arriving in many chunks is parsed once it is complete', async (t) => {
+  let parses = 0;
+  const sized: ProtocolHandler<string> = {
+    name: 'sized',
+    // "<length>:<payload>": the length prefix tells the connection how long to wait.
+    parse(buffer) {
+      parses++;
+      const colon = buffer.indexOf(58);
+      if (colon < 0) return { kind: 'incomplete' };
+      const length = Number(buffer.subarray(0, colon).toString());
+      if (buffer.length < colon + 1 + length) return { kind: 'incomplete', needBytes: colon + 1 + length };
+      return { kind: 'frame', request: String(length), bytes: colon + 1 + length };
+    },
+    async handle(request) {
+      return { reply: enc(`${request}\n`) };
+    },
+    internalError: (message) => enc(`-${message}\n`),
+  };
+  const front = await startTcpFrontEnd({ host: '127.0.0.1', port: 0, limits, log }, sized);
+  t.teardown(() => front.close());
+  const socket = await open(front.address);
+  socket.write('1000000:');
+  for (let i = 0; i < 100; i++) {
+    socket.write(Buffer.alloc(10_000, 1));
+    await new Promise((r) => setImmediate(r));
+  }
+  const { text } = await readUntil(socket, (s) => s.endsWith('\n'));
+  t.is(text, '1000000\n');
+  t.true(parses < 10, `parsed ${parses} times, not once per chunk`);
+  socket.destroy();
+});
+
 test('a client sending one byte at a time is cut off at the frame deadline; others are served', async (t) => {
   const front = await start({ frameTimeoutMs: 200 });
   t.teardown(() => front.close());
