@@ -13,12 +13,15 @@ import type { BucketProps } from '../core/bucket.js';
 import type { NodeConfig } from './config.js';
 import { type HttpFrontEnd, startHttpFrontEnd } from './http/server.js';
 import { KvNodeService } from './kv-service.js';
+import { startPbFrontEnd } from './pb/server.js';
+import { startRespFrontEnd } from './resp/front-end.js';
+import type { TcpFrontEnd } from './wire/tcp-front-end.js';
 import { chooseLogFormat } from './log.js';
 import { NodeStats } from './stats.js';
 import { Supervisor } from './vnode-host/supervisor.js';
 
 export interface RunningNode {
-  readonly addresses: { readonly http?: string };
+  readonly addresses: { readonly http?: string; readonly resp?: string; readonly pb?: string };
   readonly dataDir: string;
   readonly kv: KvNodeService;
   /** For fault tests and the control plane. */
@@ -211,6 +214,67 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     }
   }
 
+  let resp: TcpFrontEnd | undefined;
+  if (config.respPort !== 0) {
+    try {
+      if (config.bucketTypes[config.respBucketType] === undefined) {
+        throw new NodeStartError(`respBucketType "${config.respBucketType}" is not a bucket type defined in bucketTypes; define it, choose another, or start with --resp-port 0`);
+      }
+      resp = await startRespFrontEnd(
+        {
+          host: config.respHost,
+          port: config.respPort,
+          limits: {
+            maxConnections: config.clientMaxConnections,
+            maxInflightPerConnection: config.clientMaxInflightPerConnection,
+            maxUnsentBytes: config.clientMaxUnsentBytes,
+            idleTimeoutMs: config.clientIdleTimeoutMs,
+            frameTimeoutMs: config.clientFrameTimeoutMs,
+          },
+          maxFrameBytes: config.maxRequestBodyBytes,
+          bucketType: config.respBucketType,
+          bucket: config.respBucket,
+          log,
+        },
+        { kv, startedAtMs: stats.startedAtMs, nodeName: config.nodeName },
+      );
+    } catch (error) {
+      await http?.close();
+      await supervisor.stop();
+      await unlock();
+      if (error instanceof NodeStartError) throw error;
+      throw new NodeStartError(`cannot listen for the Redis protocol on ${config.respHost}:${config.respPort}: ${(error as Error).message} (start with --resp-port 0 to disable it)`);
+    }
+  }
+
+  let pb: TcpFrontEnd | undefined;
+  if (config.pbPort !== 0) {
+    try {
+      pb = await startPbFrontEnd(
+        {
+          host: config.pbHost,
+          port: config.pbPort,
+          limits: {
+            maxConnections: config.clientMaxConnections,
+            maxInflightPerConnection: config.clientMaxInflightPerConnection,
+            maxUnsentBytes: config.clientMaxUnsentBytes,
+            idleTimeoutMs: config.clientIdleTimeoutMs,
+            frameTimeoutMs: config.clientFrameTimeoutMs,
+          },
+          maxFrameBytes: config.maxRequestBodyBytes,
+          log,
+        },
+        { kv, bucketTypes, nodeName: config.nodeName, partitions: config.partitions, generateKey: () => randomBytes(15).toString('base64url') },
+      );
+    } catch (error) {
+      await resp?.close();
+      await http?.close();
+      await supervisor.stop();
+      await unlock();
+      throw new NodeStartError(`cannot listen for protocol buffers on ${config.pbHost}:${config.pbPort}: ${(error as Error).message} (start with --pb-port 0 to disable it)`);
+    }
+  }
+
   async function stop(reason: string, exitCode = 0): Promise<void> {
     stopping ??= (async () => {
       log.info({ reason }, 'node stopping');
@@ -220,6 +284,8 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
         resolveStopped({ reason: `${reason} (shutdown timed out)`, exitCode: exitCode || 1 });
       }, config.shutdownTimeoutMs);
       deadline.unref();
+      await pb?.close().catch((err: Error) => log.error({ err }, 'closing the protocol-buffers listener failed'));
+      await resp?.close().catch((err: Error) => log.error({ err }, 'closing the Redis-protocol listener failed'));
       await http?.close().catch((err: Error) => log.error({ err }, 'closing the HTTP listener failed'));
       await supervisor.stop();
       await unlock();
@@ -232,7 +298,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
 
   log.info({ node: config.nodeName, dataDir, workers: config.workers, partitions: config.partitions, durability: config.durability }, 'node started');
   return {
-    addresses: http === undefined ? {} : { http: http.url },
+    addresses: { ...(http === undefined ? {} : { http: http.url }), ...(resp === undefined ? {} : { resp: resp.address }), ...(pb === undefined ? {} : { pb: pb.address }) },
     dataDir,
     kv,
     supervisor,

@@ -1,0 +1,107 @@
+// Bucket properties and placement over the protobuf API: get bucket / bucket type answer the
+// bucket type's configured properties; set and reset are accepted only when they would change
+// nothing; the preference list of a key comes from the ring. It reads the node's configuration
+// and never changes it.
+
+import type { BucketProps } from '../../core/bucket.js';
+import { encodeStorageKey } from '../../core/codec.js';
+import { type KvError, type Result, fail, ok } from '../../core/errors.js';
+import { partitionOf, preferencePartitions } from '../../core/ring.js';
+import { bucketTypeOf, bytesOf, differingProps, rpbBucketPropsOf, textOf } from './convert.js';
+import { kvErrorFrame } from './errors.js';
+import { encodeFrame, encodeMessageFrame, errorFrame } from './frame.js';
+import {
+  MessageCode,
+  type RpbBucketProps,
+  type RpbGetBucketKeyPreflistReq,
+  type RpbGetBucketReq,
+  type RpbGetBucketTypeReq,
+  type RpbResetBucketReq,
+  type RpbSetBucketReq,
+  type RpbSetBucketTypeReq,
+} from './schema.js';
+
+export interface BucketHandlerDeps {
+  readonly bucketTypes: ReadonlyMap<string, BucketProps>;
+  readonly nodeName: string;
+  /** Q, the partitions of the ring. */
+  readonly partitions: number;
+}
+
+export const fixedPropsMessage =
+  'ringkv: bucket properties are set per bucket type in the node configuration; changing them at run time arrives with the bucket-type work';
+
+function failure(error: KvError): Buffer {
+  return kvErrorFrame(error);
+}
+
+function propsOfType(deps: BucketHandlerDeps, type: Result<string>): Result<{ name: string; props: BucketProps }> {
+  if (!type.ok) return type;
+  const props = deps.bucketTypes.get(type.value);
+  return props === undefined ? fail('unknown_bucket_type', `bucket type "${type.value}" is not defined`) : ok({ name: type.value, props });
+}
+
+function propsReply(found: Result<{ props: BucketProps }>): Buffer {
+  if (!found.ok) return failure(found.error);
+  return encodeMessageFrame(MessageCode.GetBucketResp, 'RpbGetBucketResp', { props: rpbBucketPropsOf(found.value.props) });
+}
+
+/** RpbGetBucketReq: every bucket has its type's properties. */
+export function handleGetBucket(deps: BucketHandlerDeps, m: RpbGetBucketReq): Buffer {
+  return propsReply(propsOfType(deps, bucketTypeOf(m.type)));
+}
+
+/** RpbGetBucketTypeReq, answered with RpbGetBucketResp as Riak does. */
+export function handleGetBucketType(deps: BucketHandlerDeps, m: RpbGetBucketTypeReq): Buffer {
+  return propsReply(propsOfType(deps, textOf('type', m.type)));
+}
+
+/**
+ * RpbSetBucketReq and RpbSetBucketTypeReq. Properties are fixed per bucket type in the node's
+ * configuration until bucket types can change at run time, so a set is refused — except one that
+ * asks for exactly the properties in force. Clients routinely "set" allow_mult=true or n_val=3 at
+ * start-up to make sure of them; refusing that would break them for no reason, and accepting it
+ * is truthful because nothing changes.
+ */
+function setProps(deps: BucketHandlerDeps, type: Result<string>, wanted: RpbBucketProps): Buffer {
+  const found = propsOfType(deps, type);
+  if (!found.ok) return failure(found.error);
+  const differing = differingProps(found.value.props, wanted);
+  if (differing.length === 0) return encodeFrame(MessageCode.SetBucketResp);
+  return errorFrame(`${fixedPropsMessage} (bucket type "${found.value.name}"; asked to change: ${differing.join(', ')})`);
+}
+
+export function handleSetBucket(deps: BucketHandlerDeps, m: RpbSetBucketReq): Buffer {
+  return setProps(deps, bucketTypeOf(m.type), m.props);
+}
+
+export function handleSetBucketType(deps: BucketHandlerDeps, m: RpbSetBucketTypeReq): Buffer {
+  return setProps(deps, textOf('type', m.type), m.props);
+}
+
+/**
+ * RpbResetBucketReq puts a bucket back to its type's properties. A bucket here never has
+ * properties of its own, so it is always already there: the reset succeeds and changes nothing
+ * (the same rule as a set that changes nothing). An unknown type is still an error.
+ */
+export function handleResetBucket(deps: BucketHandlerDeps, m: RpbResetBucketReq): Buffer {
+  const found = propsOfType(deps, bucketTypeOf(m.type));
+  return found.ok ? encodeFrame(MessageCode.ResetBucketResp) : failure(found.error);
+}
+
+/**
+ * RpbGetBucketKeyPreflistReq: the n_val partitions holding the key's replicas. `partition` is the
+ * partition number (0 … Q-1), which is what Riak sends (riak_core_apl:get_apl_ann_with_pnum), not
+ * the 160-bit ring index. One node holds every partition, so each is a primary on this node.
+ */
+export function handleGetPreflist(deps: BucketHandlerDeps, m: RpbGetBucketKeyPreflistReq): Buffer {
+  const found = propsOfType(deps, bucketTypeOf(m.type));
+  if (!found.ok) return failure(found.error);
+  if (m.bucket.length === 0) return failure({ code: 'invalid_request', message: 'the bucket name is empty' });
+  if (m.key.length === 0) return failure({ code: 'invalid_request', message: 'the key is empty' });
+  const storageKey = encodeStorageKey({ type: found.value.name, bucket: m.bucket, key: m.key });
+  const first = partitionOf(storageKey, deps.partitions);
+  const node = bytesOf(deps.nodeName);
+  const preflist = preferencePartitions(first, found.value.props.nVal, deps.partitions).map((partition) => ({ partition, node, primary: true }));
+  return encodeMessageFrame(MessageCode.GetBucketKeyPreflistResp, 'RpbGetBucketKeyPreflistResp', { preflist });
+}

@@ -1,0 +1,140 @@
+// Translation between Riak's protobuf field forms and KvService's types: quorum sentinels,
+// RpbContent and siblings, bucket properties, and the text fields Riak carries as bytes. Pure
+// translation: nothing here decides a quorum, a sibling or a precondition.
+
+import type { BucketProps, QuorumSetting } from '../../core/bucket.js';
+import { type Result, fail, ok } from '../../core/errors.js';
+import type { Content, NewContent, Quorum, UserMeta } from '../../core/kv.js';
+import type { RpbBucketProps, RpbContent, RpbPair } from './schema.js';
+
+/** Riak's symbolic quorum values on the wire (2^32 - 2 … 2^32 - 5); every other value is a count. */
+export const quorumSentinel = { one: 4294967294, quorum: 4294967293, all: 4294967292, default: 4294967291 } as const;
+
+export const defaultBucketType = 'default';
+export const defaultContentType = 'application/octet-stream';
+
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+export function quorumFromWire(value: number): Quorum {
+  switch (value) {
+    case quorumSentinel.one:
+      return 'one';
+    case quorumSentinel.quorum:
+      return 'quorum';
+    case quorumSentinel.all:
+      return 'all';
+    case quorumSentinel.default:
+      return 'default';
+    default:
+      return value;
+  }
+}
+
+export function quorumToWire(setting: QuorumSetting): number {
+  return typeof setting === 'number' ? setting : quorumSentinel[setting];
+}
+
+/** Bytes that must be UTF-8 text (type names, content types, user metadata). */
+export function textOf(field: string, bytes: Uint8Array): Result<string> {
+  try {
+    return ok(utf8Strict.decode(bytes));
+  } catch {
+    return fail('invalid_request', `${field} must be UTF-8 text`);
+  }
+}
+
+export function bytesOf(text: string): Uint8Array {
+  return utf8Encoder.encode(text);
+}
+
+/** The bucket type a request names; Riak's rule is that an absent type means "default". */
+export function bucketTypeOf(type: Uint8Array | undefined): Result<string> {
+  return type === undefined || type.length === 0 ? ok(defaultBucketType) : textOf('type', type);
+}
+
+/**
+ * The content of a put. Fields ringkv does not store (links, secondary indexes, charset, content
+ * encoding) are refused rather than dropped, so a client never reads back less than it wrote.
+ * Server-assigned fields (vtag, last_mod, deleted) are ignored, as Riak does.
+ */
+export function newContentOf(content: RpbContent): Result<NewContent> {
+  if (content.links !== undefined && content.links.length > 0) return fail('invalid_request', 'links are not supported');
+  if (content.indexes !== undefined && content.indexes.length > 0) return fail('invalid_request', 'secondary indexes are not supported');
+  if (content.charset !== undefined && content.charset.length > 0) return fail('invalid_request', 'charset is not stored; give it in content_type (e.g. "text/plain; charset=utf-8")');
+  if (content.content_encoding !== undefined && content.content_encoding.length > 0) return fail('invalid_request', 'content_encoding is not supported');
+  let contentType = defaultContentType;
+  if (content.content_type !== undefined && content.content_type.length > 0) {
+    const text = textOf('content_type', content.content_type);
+    if (!text.ok) return text;
+    contentType = text.value;
+  }
+  const userMeta = userMetaOf(content.usermeta ?? []);
+  if (!userMeta.ok) return userMeta;
+  return ok({ value: content.value, contentType, userMeta: userMeta.value });
+}
+
+function userMetaOf(pairs: readonly RpbPair[]): Result<UserMeta[]> {
+  const out: UserMeta[] = [];
+  for (const pair of pairs) {
+    const key = textOf('usermeta key', pair.key);
+    if (!key.ok) return key;
+    const value = pair.value === undefined ? ok('') : textOf(`usermeta value of ${key.value}`, pair.value);
+    if (!value.ok) return value;
+    out.push({ key: key.value, value: value.value });
+  }
+  return ok(out);
+}
+
+/** One sibling as RpbContent; `withValue: false` (head, return_head) sends metadata only. */
+export function rpbContentOf(content: Content, withValue: boolean): object {
+  const lastModUs = Math.max(0, Math.round(content.lastModifiedMs * 1000));
+  return {
+    value: withValue ? content.value : new Uint8Array(0),
+    content_type: bytesOf(content.contentType),
+    vtag: bytesOf(content.vtag),
+    last_mod: Math.floor(lastModUs / 1_000_000),
+    last_mod_usecs: lastModUs % 1_000_000,
+    usermeta: content.userMeta.map((m) => ({ key: bytesOf(m.key), value: bytesOf(m.value) })),
+  };
+}
+
+/**
+ * A bucket type's properties as RpbBucketProps. `rw` is reported as `w`: a ringkv delete is a
+ * tombstone write, and an RpbDelReq's rw stands in for its w.
+ */
+export function rpbBucketPropsOf(props: BucketProps): RpbBucketProps {
+  return {
+    n_val: props.nVal,
+    allow_mult: props.allowMult,
+    last_write_wins: props.lastWriteWins,
+    r: quorumToWire(props.r),
+    w: quorumToWire(props.w),
+    dw: quorumToWire(props.dw),
+    pr: quorumToWire(props.pr),
+    pw: quorumToWire(props.pw),
+    rw: quorumToWire(props.w),
+    basic_quorum: props.basicQuorum,
+    notfound_ok: props.notfoundOk,
+  };
+}
+
+/** Properties a client may send with the value ringkv always has; sending them changes nothing. */
+const inertProps: Readonly<Record<string, unknown>> = { has_precommit: false, has_postcommit: false, search: false, consistent: false, write_once: false, repl: 0 };
+
+/**
+ * Whether setting `wanted` would leave `current` as it is: every field sent equals the current
+ * value (quorums compared as they go on the wire), and nothing sent is a property ringkv lacks.
+ * The names of the fields that differ are returned, for the error message.
+ */
+export function differingProps(current: BucketProps, wanted: RpbBucketProps): string[] {
+  const have = rpbBucketPropsOf(current) as Readonly<Record<string, unknown>>;
+  const differing: string[] = [];
+  for (const [name, value] of Object.entries(wanted)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value) && value.length === 0) continue;
+    const expected = name in have ? have[name] : inertProps[name];
+    if (value !== expected) differing.push(name);
+  }
+  return differing;
+}
