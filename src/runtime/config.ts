@@ -287,7 +287,7 @@ const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
   respPort: { defaultValue: 6379, parse: integer(0, 65535), meaning: 'port of the Redis-protocol API (0 disables it)' },
   respBucketType: { defaultValue: 'default', parse: text(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a bucket type name'), meaning: 'bucket type of the keys the Redis protocol reads and writes' },
   respBucket: { defaultValue: 'redis', parse: text(/^.{1,128}$/, 'must be 1 to 128 characters'), meaning: 'bucket of the keys the Redis protocol reads and writes' },
-  clientMaxConnections: { defaultValue: 4096, parse: integer(1, millions), meaning: 'open protocol-buffers plus Redis-protocol connections accepted at once' },
+  clientMaxConnections: { defaultValue: 4096, parse: integer(1, millions), meaning: 'open connections accepted at once by each binary listener (protocol buffers, Redis protocol)' },
   clientMaxInflightPerConnection: { defaultValue: 256, parse: integer(1, millions), meaning: 'requests one binary-protocol connection may have unanswered (pipelined) before the node stops reading from it' },
   clientMaxUnsentBytes: { defaultValue: 8 * MiB, parse: size(1024, 1024 * MiB), isSize: true, meaning: 'replies queued for a client that does not read them before the node stops reading its requests, and closes it past twice this' },
   clientIdleTimeoutMs: { defaultValue: 600_000, parse: integer(1, 24 * oneHourMs), meaning: 'binary-protocol connections idle this long are closed' },

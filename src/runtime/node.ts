@@ -214,6 +214,15 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     }
   }
 
+  // The limits every binary front end (RESP, protocol buffers) applies, each to its own connections.
+  const clientLimits = {
+    maxConnections: config.clientMaxConnections,
+    maxInflightPerConnection: config.clientMaxInflightPerConnection,
+    maxUnsentBytes: config.clientMaxUnsentBytes,
+    idleTimeoutMs: config.clientIdleTimeoutMs,
+    frameTimeoutMs: config.clientFrameTimeoutMs,
+  };
+
   let resp: TcpFrontEnd | undefined;
   if (config.respPort !== 0) {
     try {
@@ -224,13 +233,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
         {
           host: config.respHost,
           port: config.respPort,
-          limits: {
-            maxConnections: config.clientMaxConnections,
-            maxInflightPerConnection: config.clientMaxInflightPerConnection,
-            maxUnsentBytes: config.clientMaxUnsentBytes,
-            idleTimeoutMs: config.clientIdleTimeoutMs,
-            frameTimeoutMs: config.clientFrameTimeoutMs,
-          },
+          limits: clientLimits,
           maxFrameBytes: config.maxRequestBodyBytes,
           bucketType: config.respBucketType,
           bucket: config.respBucket,
@@ -254,13 +257,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
         {
           host: config.pbHost,
           port: config.pbPort,
-          limits: {
-            maxConnections: config.clientMaxConnections,
-            maxInflightPerConnection: config.clientMaxInflightPerConnection,
-            maxUnsentBytes: config.clientMaxUnsentBytes,
-            idleTimeoutMs: config.clientIdleTimeoutMs,
-            frameTimeoutMs: config.clientFrameTimeoutMs,
-          },
+          limits: clientLimits,
           maxFrameBytes: config.maxRequestBodyBytes,
           log,
         },
