@@ -44,6 +44,13 @@ async function startChild(command: string[], env: NodeJS.ProcessEnv = {}): Promi
   return { url, child };
 }
 
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
 /** A free loopback port (ringkv treats port 0 as "listener off", so the bench picks one). */
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -122,7 +129,7 @@ async function main(): Promise<void> {
       figures.push(await run('baseline', baseline.url, 'GET'));
       figures.push(await run('baseline', baseline.url, 'PUT'));
     } finally {
-      baseline.child.kill('SIGTERM');
+      await stopChild(baseline.child);
     }
     const workers = process.env['BENCH_WORKERS'];
     const configFile = join(dataDir, 'bench-config.json');
@@ -136,7 +143,7 @@ async function main(): Promise<void> {
       figures.push(await run('ringkv', node.url, 'GET'));
       figures.push(await run('ringkv', node.url, 'PUT'));
     } finally {
-      node.child.kill('SIGTERM');
+      await stopChild(node.child); // before its data directory is removed
     }
   } finally {
     await rm(dataDir, { recursive: true, force: true });
