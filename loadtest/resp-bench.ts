@@ -6,9 +6,10 @@
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.js';
 
 const requests = Number(process.env['BENCH_REQUESTS'] ?? 100_000);
 const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 50);
@@ -16,17 +17,6 @@ const valueBytes = Number(process.env['BENCH_VALUE_BYTES'] ?? 100);
 
 function which(command: string): Promise<string | undefined> {
   return new Promise((resolve) => execFile('which', [command], (error, stdout) => resolve(error ? undefined : stdout.trim())));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {

@@ -1,0 +1,15 @@
+// A free loopback port for a server a benchmark starts (ringkv treats port 0 as "listener off",
+// so the benchmarks pick a port themselves).
+
+import { createServer } from 'node:net';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
