@@ -4,12 +4,12 @@
 // 50 connections. Skips with a printed reason when redis-benchmark or redis-server is missing.
 // Options (environment): BENCH_REQUESTS (100000), BENCH_CONNECTIONS (50), BENCH_VALUE_BYTES (100).
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './free-port.js';
+import { freePort, stopChild } from './servers.js';
 
 const requests = Number(process.env['BENCH_REQUESTS'] ?? 100_000);
 const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 50);
@@ -57,13 +57,6 @@ function runBenchmark(benchmark: string, port: number): Promise<{ set: string; g
   });
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-}
-
 async function main(): Promise<void> {
   const benchmark = await which('redis-benchmark');
   const redisServer = await which('redis-server');
@@ -85,7 +78,7 @@ async function main(): Promise<void> {
         console.error(`bench: ${name} ...`);
         rates.push({ name, ...(await runBenchmark(benchmark, port)) });
       } finally {
-        await stop(redis);
+        await stopChild(redis);
       }
     }
     const port = await freePort();
@@ -100,7 +93,7 @@ async function main(): Promise<void> {
       console.error('bench: ringkv (durability fsync, n_val 3) ...');
       rates.push({ name: 'ringkv RESP, fsync, n_val 3', ...(await runBenchmark(benchmark, port)) });
     } finally {
-      await stop(node);
+      await stopChild(node);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
