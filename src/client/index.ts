@@ -1,0 +1,20 @@
+// The public surface of the ringkv protocol-buffers client. Everything a caller needs is
+// exported from here; the files behind it may move.
+
+export { RingkvClient, connect } from './client.js';
+export { RingkvError, type RingkvErrorCode } from './errors.js';
+export {
+  type Bytes,
+  type Context,
+  type DeleteOptions,
+  type GetOptions,
+  type GetReply,
+  type ListKeysOptions,
+  type PutOptions,
+  type PutReply,
+  type Quorum,
+  type Sibling,
+  type UserMetaEntry,
+  resolve,
+} from './messages.js';
+export { type ClientLimits, type ClientOptions, defaultClientLimits } from './options.js';
