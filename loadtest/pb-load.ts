@@ -17,6 +17,7 @@ import hdr from 'hdr-histogram-js';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { RingkvError, type RingkvClient, connect } from '../src/client/index.js';
+import { seededRandom } from '../src/core/random.js';
 
 interface LoadOptions {
   readonly node: string;
@@ -82,18 +83,6 @@ function optionsOf(argv: string[], env: NodeJS.ProcessEnv): LoadOptions {
     prefill: value('prefill') === 'true' || value('prefill') === '1',
     timeoutMs: Math.floor(count('timeout-ms', 1)),
     seed: seedText === '' ? Math.floor(Math.random() * 2 ** 32) : Number(seedText) >>> 0,
-  };
-}
-
-/** mulberry32: a small seeded generator, so a run's key and operation sequence can be repeated. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

@@ -51,3 +51,13 @@ test('restart intensity: K restarts in P ms, then escalate; old restarts age out
   t.is(decideRestart(history, 1050, { maxRestarts: 3, periodMs: 100 }).action, 'escalate');
   t.is(decideRestart(history, 1200, { maxRestarts: 3, periodMs: 100 }).action, 'restart');
 });
+
+test('the seeded generator repeats its sequence for a seed and stays in [0, 1)', async (t) => {
+  const { seededRandom } = await import('../../src/core/random.js');
+  const a = seededRandom(42);
+  const b = seededRandom(42);
+  const xs = Array.from({ length: 1000 }, () => a());
+  t.deepEqual(xs, Array.from({ length: 1000 }, () => b()));
+  t.true(xs.every((x) => x >= 0 && x < 1));
+  t.notDeepEqual(xs.slice(0, 5), Array.from({ length: 5 }, seededRandom(43)));
+});

@@ -7,23 +7,13 @@ import test from 'ava';
 import { readdir } from 'node:fs/promises';
 import { discardUnsynced } from '../../src/runtime/storage/worker-store.js';
 import { freePort, startNodeProcess, tempDataDir } from './process-node.js';
+import { seededRandom } from '../../src/core/random.js';
 
 interface KeyState {
   /** The last acknowledged value and the context the write returned. */
   acked: { value: string; context: string } | undefined;
   /** A write whose outcome is unknown (in flight at the kill): it may or may not have landed. */
   unknown: string | undefined;
-}
-
-function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function writeUntilKilled(url: string, keys: Map<string, KeyState>, clients: number, round: number, stop: { stopped: boolean }): Promise<number> {
