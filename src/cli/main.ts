@@ -391,6 +391,62 @@ async function runClient(command: () => Promise<number>): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Commands over the protocol-buffers port, through the TypeScript client
+
+const defaultPbNodeAddress = '127.0.0.1:8087';
+
+interface PbCommandOptions {
+  readonly node: string;
+  readonly type: string;
+  readonly timeoutMs?: number;
+  readonly json?: boolean;
+}
+
+/** Runs a command with a client connected to one node; client errors become exit code 3. */
+async function withClient(options: PbCommandOptions, run: (client: import('../client/index.js').RingkvClient) => Promise<number>): Promise<void> {
+  // Loaded here so that `start` and `--help` never load the client.
+  const { connect, RingkvError } = await import('../client/index.js');
+  const client = await connect({ nodes: [options.node], poolSize: 1, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
+  try {
+    process.exitCode = await run(client);
+  } catch (error) {
+    if (!(error instanceof RingkvError)) throw error;
+    writeLine(process.stderr, `ringkv: ${options.node}: ${error.code}: ${error.message}`);
+    process.exitCode = exitCodes.unavailable;
+  } finally {
+    await client.close();
+  }
+}
+
+async function runListKeys(bucket: string, options: PbCommandOptions): Promise<void> {
+  await withClient(options, async (client) => {
+    const keys = await client.listKeys(bucket, { type: options.type });
+    if (options.json === true) writeLine(process.stdout, JSON.stringify(keys.map((key) => key.toString('utf8'))));
+    else for (const key of keys) writeLine(process.stdout, key.toString('utf8'));
+    return exitCodes.ok;
+  });
+}
+
+async function runBucketProps(bucket: string, options: PbCommandOptions): Promise<void> {
+  await withClient(options, async (client) => {
+    const props = await client.bucketProps(bucket, { type: options.type });
+    if (options.json === true) writeLine(process.stdout, JSON.stringify(props));
+    else for (const [name, value] of Object.entries(props)) writeLine(process.stdout, `${name}: ${String(value)}`);
+    return exitCodes.ok;
+  });
+}
+
+function pbCommand(program: Command, name: string, description: string): Command {
+  return program
+    .command(name)
+    .description(description)
+    .option('--node <host:port>', 'node to talk to, over its protocol-buffers port', defaultPbNodeAddress)
+    .option('--type <type>', 'bucket type', 'default')
+    .option('--timeout-ms <ms>', 'request timeout (default 5000)', parsePositiveInteger)
+    .option('--json', 'print JSON');
+}
+
+// ---------------------------------------------------------------------------------------------
 // Commands
 
 function clientCommand(program: Command, name: string, description: string, quorums: ReadonlyArray<'r' | 'w' | 'dw'>): Command {
@@ -458,6 +514,14 @@ function buildProgram(): Command {
     .argument('<key>')
     .option('--context <context>', 'causal context from an earlier read; deletes exactly what that read saw')
     .action(async (bucket: string, key: string, options: ClientOptions) => runClient(() => runDelete(bucket, key, options)));
+
+  pbCommand(program, 'list-keys', 'list the live keys of a bucket (scans every partition: for administration)')
+    .argument('<bucket>')
+    .action(async (bucket: string, options: PbCommandOptions) => runListKeys(bucket, options));
+
+  pbCommand(program, 'bucket-props', "show a bucket's properties")
+    .argument('<bucket>')
+    .action(async (bucket: string, options: PbCommandOptions) => runBucketProps(bucket, options));
 
   return program;
 }

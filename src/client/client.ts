@@ -20,6 +20,9 @@ import {
   deleteRequest,
   getRequest,
   listKeysRequest,
+  type BucketProps,
+  bucketPropsRequest,
+  decodeBucketPropsReply,
   pingRequest,
   putRequest,
 } from './messages.js';
@@ -55,6 +58,11 @@ export class RingkvClient {
 
   listKeys(bucket: Bytes, options: ListKeysOptions = {}): Promise<Buffer[]> {
     return this.read(listKeysRequest(bucket, options), decodeListKeysReply, options.timeoutMs);
+  }
+
+  /** The bucket's properties (today those of its bucket type). */
+  bucketProps(bucket: Bytes, options: { readonly type?: string | undefined; readonly timeoutMs?: number | undefined } = {}): Promise<BucketProps> {
+    return this.read(bucketPropsRequest(bucket, options), () => decodeBucketPropsReply, options.timeoutMs);
   }
 
   ping(options: { readonly timeoutMs?: number | undefined } = {}): Promise<void> {

@@ -4,6 +4,7 @@
 export { RingkvClient, connect } from './client.js';
 export { RingkvError, type RingkvErrorCode } from './errors.js';
 export {
+  type BucketProps,
   type Bytes,
   type Context,
   type DeleteOptions,

@@ -2,9 +2,9 @@
 // option objects become RpbGetReq/RpbPutReq/RpbDelReq/RpbListKeysReq, and reply frames become
 // typed values (siblings, contexts). Pure translation: no sockets, no retries, no timers.
 
-import { quorumSentinel } from '../runtime/pb/convert.js';
+import { quorumFromWire, quorumSentinel } from '../runtime/pb/convert.js';
 import { encodeFrame, encodeMessageFrame } from '../runtime/pb/frame.js';
-import { MessageCode, type RpbContent, decodeMessage } from '../runtime/pb/schema.js';
+import { MessageCode, type RpbBucketProps, type RpbContent, decodeMessage } from '../runtime/pb/schema.js';
 import type { ReplyDecoder } from './call.js';
 import { RingkvError } from './errors.js';
 
@@ -189,6 +189,47 @@ export function decodeListKeysReply(): ReplyDecoder<Buffer[]> {
     return message.done === true ? { done: true, value: keys } : { done: false };
   };
 }
+
+/** A bucket's properties as the node reports them; quorums as counts or one|quorum|all|default. */
+export interface BucketProps {
+  readonly nVal?: number;
+  readonly allowMult?: boolean;
+  readonly lastWriteWins?: boolean;
+  readonly r?: Quorum;
+  readonly w?: Quorum;
+  readonly dw?: Quorum;
+  readonly pr?: Quorum;
+  readonly pw?: Quorum;
+  readonly basicQuorum?: boolean;
+  readonly notfoundOk?: boolean;
+}
+
+export function bucketPropsRequest(bucket: Bytes, options: { readonly type?: string | undefined }): Buffer {
+  return encodeMessageFrame(MessageCode.GetBucketReq, 'RpbGetBucketReq', {
+    bucket: bytes(bucket),
+    ...defined({ type: options.type === undefined ? undefined : bytes(options.type) }),
+  });
+}
+
+export const decodeBucketPropsReply: ReplyDecoder<BucketProps> = (code, body) => {
+  expectCode(MessageCode.GetBucketResp, code, 'RpbGetBucketResp');
+  const { props } = decodeMessage<{ props: RpbBucketProps }>('RpbGetBucketResp', body);
+  const quorum = (value: number | undefined): Quorum | undefined => (value === undefined ? undefined : quorumFromWire(value));
+  const out: Record<string, unknown> = {
+    nVal: props.n_val,
+    allowMult: props.allow_mult,
+    lastWriteWins: props.last_write_wins,
+    r: quorum(props.r),
+    w: quorum(props.w),
+    dw: quorum(props.dw),
+    pr: quorum(props.pr),
+    pw: quorum(props.pw),
+    basicQuorum: props.basic_quorum,
+    notfoundOk: props.notfound_ok,
+  };
+  for (const name of Object.keys(out)) if (out[name] === undefined || out[name] === null) delete out[name];
+  return { done: true, value: out as BucketProps };
+};
 
 export const pingRequest = (): Buffer => encodeFrame(MessageCode.PingReq);
 
