@@ -69,6 +69,10 @@ export interface NodeConfig {
   /** The bucket type and bucket that Redis-protocol keys live in. */
   readonly respBucketType: string;
   readonly respBucket: string;
+  /** Redis-protocol parser and command limits. */
+  readonly respMaxArrayElements: number;
+  readonly respMaxLineBytes: number;
+  readonly respKeyOpsInFlightMax: number;
   /** Limits of the binary front ends (protocol buffers and RESP), per connection and in total. */
   readonly clientMaxConnections: number;
   readonly clientMaxInflightPerConnection: number;
@@ -287,6 +291,9 @@ const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
   respPort: { defaultValue: 6379, parse: integer(0, 65535), meaning: 'port of the Redis-protocol API (0 disables it)' },
   respBucketType: { defaultValue: 'default', parse: text(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a bucket type name'), meaning: 'bucket type of the keys the Redis protocol reads and writes' },
   respBucket: { defaultValue: 'redis', parse: text(/^.{1,128}$/, 'must be 1 to 128 characters'), meaning: 'bucket of the keys the Redis protocol reads and writes' },
+  respMaxArrayElements: { defaultValue: 1024 * 1024, parse: integer(1, 64 * 1024 * 1024), meaning: 'arguments one Redis-protocol command may have; more is a protocol error' },
+  respMaxLineBytes: { defaultValue: 64 * KiB, parse: size(16, 64 * MiB), isSize: true, meaning: 'longest Redis-protocol line (inline command or header) without CRLF; longer is a protocol error' },
+  respKeyOpsInFlightMax: { defaultValue: 16, parse: integer(1, 4096), meaning: 'keys a multi-key Redis command (MGET, MSET, DEL, EXISTS) works on at once' },
   clientMaxConnections: { defaultValue: 4096, parse: integer(1, millions), meaning: 'open connections accepted at once by each binary listener (protocol buffers, Redis protocol)' },
   clientMaxInflightPerConnection: { defaultValue: 256, parse: integer(1, millions), meaning: 'requests one binary-protocol connection may have unanswered (pipelined) before the node stops reading from it' },
   clientMaxUnsentBytes: { defaultValue: 8 * MiB, parse: size(1024, 1024 * MiB), isSize: true, meaning: 'replies queued for a client that does not read them before the node stops reading its requests, and closes it past twice this' },

@@ -237,6 +237,11 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
           maxFrameBytes: config.maxRequestBodyBytes,
           bucketType: config.respBucketType,
           bucket: config.respBucket,
+          protocol: {
+            maxArrayElements: config.respMaxArrayElements,
+            maxLineBytes: config.respMaxLineBytes,
+            keyOpsInFlightMax: config.respKeyOpsInFlightMax,
+          },
           log,
         },
         { kv, startedAtMs: stats.startedAtMs, nodeName: config.nodeName },

@@ -178,3 +178,19 @@ test('a respBucketType that is not defined fails the start', async (t) => {
   const error = await t.throwsAsync(startTestNode({ respPort: await freePort(), respBucketType: 'nosuchtype' }, data.dir), { instanceOf: NodeStartError });
   t.regex(error?.message ?? '', /respBucketType "nosuchtype" is not a bucket type/);
 });
+
+test('the Redis-protocol line limit comes from the node configuration', async (t) => {
+  const { connect: tcpConnect } = await import('node:net');
+  const { freePort } = await import('../../integration/process-node.js');
+  const { startTestNode } = await import('../node/harness.js');
+  const port = await freePort();
+  const { cleanup } = await startTestNode({ respPort: port, respMaxLineBytes: 64 });
+  t.teardown(cleanup);
+  const reply = await new Promise<string>((resolve) => {
+    const socket = tcpConnect(port, '127.0.0.1', () => socket.write(`PING ${'x'.repeat(100)}`));
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString()));
+    socket.on('close', () => resolve(text));
+  });
+  t.regex(reply, /^-ERR Protocol error/);
+});
