@@ -48,8 +48,8 @@ export class KvNodeService implements KvService {
       if (!placed.ok) return placed;
       const quorum = resolveRead(placed.value.props, request, this.deps.limits);
       if (!quorum.ok) return quorum;
-      const { partitions, storageKey } = placed.value;
-      return this.deps.coordinators.get(preferencePartitions(partitions[0]!, quorum.value.n, this.deps.limits.partitions), storageKey, quorum.value);
+      const { partition, storageKey } = placed.value;
+      return this.deps.coordinators.get(preferencePartitions(partition, quorum.value.n, this.deps.limits.partitions), storageKey, quorum.value);
     });
   }
 
@@ -127,9 +127,9 @@ export class KvNodeService implements KvService {
     if (request.ifNotModified && request.context === undefined) {
       return fail('invalid_request', 'if_not_modified needs the context the writer saw');
     }
-    const { partitions, storageKey } = placed.value;
+    const { partition, storageKey } = placed.value;
     return this.deps.coordinators.put(
-      preferencePartitions(partitions[0]!, quorum.value.n, this.deps.limits.partitions),
+      preferencePartitions(partition, quorum.value.n, this.deps.limits.partitions),
       {
         storageKey,
         context: context.value,
@@ -147,7 +147,8 @@ export class KvNodeService implements KvService {
     );
   }
 
-  private place(key: ObjectKey): Result<{ props: BucketProps; storageKey: Uint8Array; partitions: number[] }> {
+  /** Checks the key and finds its bucket type and its partition (the first of its replicas). */
+  private place(key: ObjectKey): Result<{ props: BucketProps; storageKey: Uint8Array; partition: number }> {
     if (this.stopping) return fail('shutting_down', 'the node is shutting down');
     const props = this.deps.bucketTypes.get(key.type);
     if (props === undefined) return fail('unknown_bucket_type', `bucket type "${key.type}" is not defined`);
@@ -160,7 +161,7 @@ export class KvNodeService implements KvService {
     if (storageKey.length > storageKeyBytesMax) {
       return fail('key_too_large', `type, bucket and key take ${storageKey.length} bytes together, the limit is ${storageKeyBytesMax}`);
     }
-    return { ok: true, value: { props, storageKey, partitions: [partitionOf(storageKey, this.deps.limits.partitions)] } };
+    return { ok: true, value: { props, storageKey, partition: partitionOf(storageKey, this.deps.limits.partitions) } };
   }
 
   private checkContent(content: NewContent): Result<never> | undefined {
