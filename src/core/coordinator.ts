@@ -98,7 +98,8 @@ export class PutCoordinator {
     this.state = 'awaitingReplicas';
     const effects: CoordinatorEffect<PutReply>[] = [];
     this.preferenceList.forEach((partition, index) => {
-      if (index === this.candidate || this.localReplicas.includes(partition)) return;
+      // Replicas that already failed as coordinating candidates were counted; not asked again.
+      if (index === this.candidate || this.localReplicas.includes(partition) || this.failed.has(partition)) return;
       effects.push({ type: 'send', request: { type: 'VnodeReplicate', requestId: this.requestId, partition, storageKey: this.put.storageKey, object: reply.object } });
     });
     return effects;
@@ -121,6 +122,8 @@ export class PutCoordinator {
   }
 
   private onReplicaReply(reply: VnodeReply): CoordinatorEffect<PutReply>[] {
+    // A replica that failed as a coordinating candidate has been counted already.
+    if (this.failed.has(reply.partition)) return [];
     const fromCoordinating = reply.partition === this.coordinating;
     if (reply.type === 'VnodeReplicateReply' || (reply.type === 'VnodePutReply' && fromCoordinating)) this.acks++;
     else if (reply.type === 'VnodeFailed') this.failures++;

@@ -55,7 +55,7 @@ test('put: an unavailable coordinating replica hands the write to the next one',
   t.deepEqual(retry.map((r) => [r.type, r.partition]), [['VnodePut', 1]]);
   const object = stored(3);
   const after = c.onReply({ type: 'VnodePutApplied', requestId: 1, partition: 1, object });
-  t.deepEqual(sends(after).map((r) => r.partition), [0, 2]);
+  t.deepEqual(sends(after).map((r) => r.partition), [2], 'the replica that already failed is not asked again');
   t.is(replies(c.onReply({ type: 'VnodePutReply', requestId: 1, partition: 1 })).length, 0);
   const result = replies(c.onReply({ type: 'VnodeReplicateReply', requestId: 1, partition: 2 }))[0]!;
   t.true(result.ok);
@@ -63,7 +63,20 @@ test('put: an unavailable coordinating replica hands the write to the next one',
     t.is(result.value.contents?.length, 1);
     t.deepEqual(decodeContext(result.value.context), decodeObject(object).vv);
   }
+  t.true(c.finished);
+});
+
+test('put: a replica that failed as the coordinating candidate is counted once, not again as a replica', (t) => {
+  // A dead node answers at once: had the write been replicated to it again, its second failure
+  // would arrive before the live replicas' acknowledgements and fail a write that w=2 allows.
+  const c = new PutCoordinator(1, [0, 1, 2], put, write, false, ownHost);
+  c.start();
   c.onReply({ type: 'VnodeFailed', requestId: 1, partition: 0, error: { code: 'worker_unavailable', message: 'dead' } });
+  c.onReply({ type: 'VnodePutApplied', requestId: 1, partition: 1, object: stored(3) });
+  t.deepEqual(replies(c.onReply({ type: 'VnodeFailed', requestId: 1, partition: 0, error: { code: 'worker_unavailable', message: 'dead' } })), []);
+  t.deepEqual(replies(c.onReply({ type: 'VnodePutReply', requestId: 1, partition: 1 })), []);
+  const result = replies(c.onReply({ type: 'VnodeReplicateReply', requestId: 1, partition: 2 }))[0]!;
+  t.true(result.ok);
   t.true(c.finished);
 });
 

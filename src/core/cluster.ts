@@ -1,0 +1,392 @@
+// The cluster's shared state: who the members are and which node owns each partition. Every node
+// holds a copy and copies travel by gossip, so the state is built to merge: each member record and
+// each partition's ownership entry is a last-writer-wins register, ordered by a version counter
+// and then by the writer's name. Merging is commutative, associative and idempotent, so copies
+// converge whatever order gossip delivers them in.
+//
+// Membership records may be written by any node (a join is recorded by the node the joiner
+// contacted, a staged leave by whoever ran the command). Ring ownership is written only by the
+// claimant — the lowest-named valid member — when it commits a plan, and by a partition's old
+// owner when its transfer to the new owner has completed. One writer per decision keeps two nodes
+// from committing different plans at once; the register order settles the rare overlap while the
+// claimant itself changes.
+
+import { claim } from './claim.js';
+import { type Result, assert, fail, ok } from './errors.js';
+
+/**
+ * joining: staged to join, owns nothing until a plan is committed. valid: a full member.
+ * leaving: staged (not yet committed) or committed to leave; it hands its partitions off.
+ * left: owns nothing any more; the others stop talking to it.
+ */
+export type MemberStatus = 'joining' | 'valid' | 'leaving' | 'left';
+
+export interface Member {
+  readonly name: string;
+  /** host:port of its node-to-node listener. */
+  readonly peerAddress: string;
+  readonly zone: string | undefined;
+  /** Client-facing listeners, for `cluster status` and client discovery ('' when disabled). */
+  readonly httpAddress: string;
+  readonly pbAddress: string;
+  readonly status: MemberStatus;
+  /** For joining and leaving: true until a plan including the change is committed. */
+  readonly staged: boolean;
+  readonly version: number;
+  readonly writer: string;
+}
+
+export interface Ownership {
+  readonly owner: string;
+  /** The node this partition is being handed to, after a committed plan moved it. */
+  readonly next: string | undefined;
+  readonly epoch: number;
+  readonly writer: string;
+}
+
+export interface ClusterState {
+  readonly clusterName: string;
+  /** Q; fixed when the cluster is created. */
+  readonly partitions: number;
+  /** Sorted by name. */
+  readonly members: readonly Member[];
+  /** Index = partition. */
+  readonly ring: readonly Ownership[];
+}
+
+export type NewMember = Pick<Member, 'name' | 'peerAddress' | 'zone' | 'httpAddress' | 'pbAddress'>;
+
+export function singletonCluster(clusterName: string, partitions: number, self: NewMember): ClusterState {
+  const member: Member = { ...self, status: 'valid', staged: false, version: 1, writer: self.name };
+  return {
+    clusterName,
+    partitions,
+    members: [member],
+    ring: Array.from({ length: partitions }, () => ({ owner: self.name, next: undefined, epoch: 1, writer: self.name })),
+  };
+}
+
+function newer(a: { version: number; writer: string }, b: { version: number; writer: string }): boolean {
+  return a.version > b.version || (a.version === b.version && a.writer > b.writer);
+}
+
+function newerOwnership(a: Ownership, b: Ownership): boolean {
+  return a.epoch > b.epoch || (a.epoch === b.epoch && (a.writer > b.writer || (a.writer === b.writer && ownershipKey(a) > ownershipKey(b))));
+}
+
+function ownershipKey(o: Ownership): string {
+  return `${o.owner}\u0000${o.next ?? ''}`;
+}
+
+/** Two copies of one cluster can be merged; copies of different clusters cannot. */
+export function compatible(a: ClusterState, b: ClusterState): Result<void> {
+  if (a.clusterName !== b.clusterName) return fail('invalid_request', `cluster name mismatch: this cluster is "${a.clusterName}", the other is "${b.clusterName}"`);
+  if (a.partitions !== b.partitions) {
+    return fail('invalid_request', `partition count mismatch: this cluster has ${a.partitions} partitions, the other ${b.partitions}; Q is fixed when a cluster is created`);
+  }
+  return ok(undefined);
+}
+
+export function mergeClusterStates(a: ClusterState, b: ClusterState): ClusterState {
+  assert(compatible(a, b).ok, 'merging copies of the same cluster');
+  const byName = new Map<string, Member>();
+  for (const m of [...a.members, ...b.members]) {
+    const have = byName.get(m.name);
+    if (have === undefined || newer(m, have)) byName.set(m.name, m);
+  }
+  const members = [...byName.values()].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+  const ring = a.ring.map((entry, p) => {
+    const other = b.ring[p]!;
+    return newerOwnership(other, entry) ? other : entry;
+  });
+  return { ...a, members, ring };
+}
+
+/** True when `b` holds nothing `a` lacks (merging b into a changes nothing). */
+export function covers(a: ClusterState, b: ClusterState): boolean {
+  return sameState(mergeClusterStates(a, b), a);
+}
+
+export function sameState(a: ClusterState, b: ClusterState): boolean {
+  if (a.members.length !== b.members.length) return false;
+  for (let i = 0; i < a.members.length; i++) {
+    const x = a.members[i]!;
+    const y = b.members[i]!;
+    if (x.name !== y.name || x.version !== y.version || x.writer !== y.writer) return false;
+  }
+  for (let p = 0; p < a.ring.length; p++) {
+    const x = a.ring[p]!;
+    const y = b.ring[p]!;
+    if (x.epoch !== y.epoch || x.writer !== y.writer || ownershipKey(x) !== ownershipKey(y)) return false;
+  }
+  return true;
+}
+
+/** A number that grows with every ownership change, for display and quick comparison. */
+export function ringVersion(state: ClusterState): number {
+  let sum = 0;
+  for (const entry of state.ring) sum += entry.epoch;
+  return sum;
+}
+
+export function memberOf(state: ClusterState, name: string): Member | undefined {
+  return state.members.find((m) => m.name === name);
+}
+
+/** The node that commits plans: the lowest-named valid member. */
+export function claimantOf(state: ClusterState): string | undefined {
+  return state.members.find((m) => m.status === 'valid' || (m.status === 'leaving' && m.staged))?.name;
+}
+
+function withMember(state: ClusterState, member: Member): ClusterState {
+  const members = state.members.filter((m) => m.name !== member.name);
+  members.push(member);
+  members.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+  return { ...state, members };
+}
+
+function bump(member: Member, change: Partial<Member>, writer: string): Member {
+  return { ...member, ...change, version: member.version + 1, writer };
+}
+
+/** Records a change of a member's addresses or zone (a node restarted with other ports). */
+export function updateMemberInfo(state: ClusterState, info: NewMember, writer: string): ClusterState {
+  const member = memberOf(state, info.name);
+  if (member === undefined) return state;
+  if (member.peerAddress === info.peerAddress && member.zone === info.zone && member.httpAddress === info.httpAddress && member.pbAddress === info.pbAddress) return state;
+  return withMember(state, bump(member, { peerAddress: info.peerAddress, zone: info.zone, httpAddress: info.httpAddress, pbAddress: info.pbAddress }, writer));
+}
+
+/** Records a staged join. A node that left may join again; a current member may not. */
+export function stageJoin(state: ClusterState, joiner: NewMember, writer: string): Result<ClusterState> {
+  const existing = memberOf(state, joiner.name);
+  if (existing !== undefined && existing.status !== 'left') {
+    if (existing.peerAddress === joiner.peerAddress) return ok(state); // a retried join
+    return fail('invalid_request', `a member named ${joiner.name} already exists at ${existing.peerAddress}; node names must be unique`);
+  }
+  const base: Member = existing ?? { ...joiner, status: 'joining', staged: true, version: 0, writer };
+  return ok(withMember(state, bump(base, { ...joiner, status: 'joining', staged: true }, writer)));
+}
+
+export function stageLeave(state: ClusterState, name: string, writer: string): Result<ClusterState> {
+  const member = memberOf(state, name);
+  if (member === undefined || member.status === 'left') return fail('invalid_request', `${name} is not a member of the cluster`);
+  if (member.status === 'leaving') return ok(state);
+  if (member.status === 'joining') {
+    // Leaving before the join was committed: it never owned anything.
+    return ok(withMember(state, bump(member, { status: 'left', staged: false }, writer)));
+  }
+  const staying = state.members.filter((m) => m.status === 'valid' && m.name !== name);
+  if (staying.length === 0) return fail('invalid_request', `${name} is the last member; a cluster cannot be left empty`);
+  return ok(withMember(state, bump(member, { status: 'leaving', staged: true }, writer)));
+}
+
+/** Withdraws every staged, uncommitted change. */
+export function clearStaged(state: ClusterState, writer: string): ClusterState {
+  let next = state;
+  for (const m of state.members) {
+    if (!m.staged) continue;
+    next = withMember(next, bump(m, m.status === 'joining' ? { status: 'left', staged: false } : { status: 'valid', staged: false }, writer));
+  }
+  return next;
+}
+
+export interface PartitionMove {
+  readonly partition: number;
+  readonly from: string;
+  readonly to: string;
+}
+
+export interface Plan {
+  readonly joining: readonly string[];
+  readonly leaving: readonly string[];
+  readonly moves: readonly PartitionMove[];
+  /** Owners once every move has completed. */
+  readonly owners: readonly string[];
+}
+
+/** Where each partition is heading: its pending new owner, or its owner. */
+export function targetOwners(state: ClusterState): string[] {
+  return state.ring.map((e) => e.next ?? e.owner);
+}
+
+/** What committing now would do: the staged changes and the partitions they move. */
+export function planChanges(state: ClusterState, nVal: number): Plan {
+  const joining = state.members.filter((m) => m.status === 'joining' && m.staged).map((m) => m.name);
+  const staying = state.members.filter((m) => m.status === 'valid' || (m.status === 'joining' && m.staged));
+  const current = targetOwners(state);
+  if (joining.length === 0 && !state.members.some((m) => m.status === 'leaving' && m.staged)) {
+    return { joining, leaving: [], moves: [], owners: current };
+  }
+  const owners = claim(current, staying.map((m) => ({ name: m.name, zone: m.zone })), Math.min(nVal, Math.max(1, staying.length)));
+  const moves: PartitionMove[] = [];
+  owners.forEach((to, partition) => {
+    const from = state.ring[partition]!.owner;
+    if (to !== current[partition] && to !== from) moves.push({ partition, from, to });
+  });
+  return { joining, leaving: state.members.filter((m) => m.status === 'leaving' && m.staged).map((m) => m.name), moves, owners };
+}
+
+/** Applies a plan: staged members become committed, moved partitions get their next owner. */
+export function commitPlan(state: ClusterState, nVal: number, writer: string): Result<{ state: ClusterState; plan: Plan }> {
+  const plan = planChanges(state, nVal);
+  if (plan.joining.length === 0 && plan.leaving.length === 0) return fail('invalid_request', 'nothing is staged: join or leave nodes first');
+  let next = state;
+  for (const m of state.members) {
+    if (!m.staged) continue;
+    next = withMember(next, bump(m, { status: m.status === 'joining' ? 'valid' : 'leaving', staged: false }, writer));
+  }
+  const ring = next.ring.map((entry, p) => {
+    const to = plan.owners[p]!;
+    if ((entry.next ?? entry.owner) === to) return entry;
+    return { owner: entry.owner, next: to === entry.owner ? undefined : to, epoch: entry.epoch + 1, writer };
+  });
+  next = settleLeavers({ ...next, ring }, writer);
+  return ok({ state: next, plan });
+}
+
+/** The old owner's transfer of `partition` to its next owner has completed: ownership flips. */
+export function completeTransfer(state: ClusterState, partition: number, from: string, to: string, writer: string): ClusterState {
+  const entry = state.ring[partition]!;
+  if (entry.owner !== from || entry.next !== to) return state; // superseded meanwhile
+  const ring = state.ring.slice();
+  ring[partition] = { owner: to, next: undefined, epoch: entry.epoch + 1, writer };
+  return settleLeavers({ ...state, ring }, writer);
+}
+
+/** A committed leaver that owns and receives nothing any more has left. */
+function settleLeavers(state: ClusterState, writer: string): ClusterState {
+  let next = state;
+  for (const m of state.members) {
+    if (m.status !== 'leaving' || m.staged) continue;
+    if (state.ring.some((e) => e.owner === m.name || e.next === m.name)) continue;
+    next = withMember(next, bump(m, { status: 'left', staged: false }, writer));
+  }
+  return next;
+}
+
+export interface Transfer {
+  readonly partition: number;
+  readonly from: string;
+  readonly to: string;
+}
+
+export function pendingTransfers(state: ClusterState): Transfer[] {
+  const out: Transfer[] = [];
+  state.ring.forEach((e, partition) => {
+    if (e.next !== undefined) out.push({ partition, from: e.owner, to: e.next });
+  });
+  return out;
+}
+
+export function partitionsOwnedBy(state: ClusterState, name: string): number[] {
+  const out: number[] = [];
+  state.ring.forEach((e, p) => {
+    if (e.owner === name) out.push(p);
+  });
+  return out;
+}
+
+/** Members the others keep talking to. */
+export function activeMembers(state: ClusterState): Member[] {
+  return state.members.filter((m) => m.status !== 'left');
+}
+
+export interface PreferenceEntry {
+  readonly partition: number;
+  readonly node: string;
+  /** False for a fallback standing in for an unreachable primary. */
+  readonly primary: boolean;
+}
+
+/**
+ * The N replicas of a key whose partition is `first`: the owners of the N partitions from there
+ * on, each a primary. A primary that `isUp` rejects is replaced by the next healthy node further
+ * round the ring that is not already in the list (a fallback), when there is one.
+ */
+export function preferenceList(state: ClusterState, first: number, nVal: number, isUp: (node: string) => boolean = () => true): PreferenceEntry[] {
+  const q = state.ring.length;
+  assert(nVal >= 1 && nVal <= q, 'n_val between 1 and the partition count');
+  const out: PreferenceEntry[] = [];
+  const used = new Set<string>();
+  for (let i = 0; i < nVal; i++) {
+    const partition = (first + i) % q;
+    const node = state.ring[partition]!.owner;
+    if (isUp(node)) {
+      out.push({ partition, node, primary: true });
+      used.add(node);
+    }
+  }
+  for (let i = 0; i < nVal; i++) {
+    const partition = (first + i) % q;
+    const node = state.ring[partition]!.owner;
+    if (isUp(node)) continue;
+    for (let j = nVal; j < q; j++) {
+      const candidate = state.ring[(first + j) % q]!.owner;
+      if (!used.has(candidate) && isUp(candidate)) {
+        out.push({ partition, node: candidate, primary: false });
+        used.add(candidate);
+        break;
+      }
+    }
+  }
+  return out.sort((a, b) => ((a.partition - first + q) % q) - ((b.partition - first + q) % q) || Number(b.primary) - Number(a.primary));
+}
+
+// Encoding for gossip and for the copy kept on disk: JSON text, checked field by field on the
+// way in, because it arrives from other processes.
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+export function encodeClusterState(state: ClusterState): Uint8Array {
+  return textEncoder.encode(JSON.stringify({ format: 1, ...state, ring: state.ring.map((e) => ({ ...e, next: e.next ?? null })), members: state.members.map((m) => ({ ...m, zone: m.zone ?? null })) }));
+}
+
+export class ClusterStateError extends Error {}
+
+function field<T>(value: unknown, check: (v: unknown) => boolean, what: string): T {
+  if (!check(value)) throw new ClusterStateError(`invalid cluster state: ${what}`);
+  return value as T;
+}
+
+const isString = (v: unknown): boolean => typeof v === 'string';
+const isCount = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+const statuses: readonly string[] = ['joining', 'valid', 'leaving', 'left'];
+
+export function decodeClusterState(bytes: Uint8Array): ClusterState {
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(textDecoder.decode(bytes)) as Record<string, unknown>;
+  } catch (error) {
+    throw new ClusterStateError(`invalid cluster state: ${(error as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ClusterStateError('invalid cluster state: not a JSON object');
+  field(raw.format, (v) => v === 1, 'format must be 1');
+  const clusterName = field<string>(raw.clusterName, isString, 'clusterName');
+  const partitions = field<number>(raw.partitions, (v) => isCount(v) && (v as number) > 0, 'partitions');
+  const isObjectArray = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x));
+  const membersRaw = field<Record<string, unknown>[]>(raw.members, isObjectArray, 'members must be an array of objects');
+  const members: Member[] = membersRaw.map((m, i) => ({
+    name: field<string>(m.name, (v) => isString(v) && (v as string).length > 0, `members[${i}].name`),
+    peerAddress: field<string>(m.peerAddress, isString, `members[${i}].peerAddress`),
+    zone: field<string | null>(m.zone ?? null, (v) => v === null || isString(v), `members[${i}].zone`) ?? undefined,
+    httpAddress: field<string>(m.httpAddress ?? '', isString, `members[${i}].httpAddress`),
+    pbAddress: field<string>(m.pbAddress ?? '', isString, `members[${i}].pbAddress`),
+    status: field<MemberStatus>(m.status, (v) => statuses.includes(v as string), `members[${i}].status`),
+    staged: field<boolean>(m.staged, (v) => typeof v === 'boolean', `members[${i}].staged`),
+    version: field<number>(m.version, isCount, `members[${i}].version`),
+    writer: field<string>(m.writer, isString, `members[${i}].writer`),
+  }));
+  members.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+  const names = new Set(members.map((m) => m.name));
+  if (names.size !== members.length) throw new ClusterStateError('invalid cluster state: duplicate member names');
+  const ringRaw = field<Record<string, unknown>[]>(raw.ring, (v) => isObjectArray(v) && (v as unknown[]).length === partitions, 'ring must have one entry per partition');
+  const ring: Ownership[] = ringRaw.map((e, p) => ({
+    owner: field<string>(e.owner, (v) => isString(v) && names.has(v as string), `ring[${p}].owner must be a member`),
+    next: field<string | null>(e.next ?? null, (v) => v === null || (isString(v) && names.has(v as string)), `ring[${p}].next must be a member`) ?? undefined,
+    epoch: field<number>(e.epoch, isCount, `ring[${p}].epoch`),
+    writer: field<string>(e.writer, isString, `ring[${p}].writer`),
+  }));
+  return { clusterName, partitions, members, ring };
+}
