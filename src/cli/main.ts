@@ -12,10 +12,11 @@ import type { ConfigFlags, NodeConfig, ScalarField } from '../runtime/config.js'
 import { createLogger } from '../runtime/log.js';
 import type { Logger } from '../runtime/log.js';
 import type { RunningNode } from '../runtime/node.js';
+import { addClusterCommands } from './cluster-commands.js';
+import { type NodeAddress, defaultNodeAddress, parseNodeAddress } from './node-address.js';
 
 const exitCodes = { ok: 0, notFound: 1, usage: 2, unavailable: 3 } as const;
 const startFailedExitCode = 1;
-const defaultNodeAddress = '127.0.0.1:8098';
 /** How long the client waits beyond the request's own timeout before giving up on the node. */
 // Output piped into a reader that stops early (`ringkv --help | head`) is not an error.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -43,6 +44,11 @@ const startFlags: ReadonlyArray<readonly [ScalarField, string]> = [
   ['pbPort', 'port'],
   ['respHost', 'host'],
   ['respPort', 'port'],
+  ['peerHost', 'host'],
+  ['peerPort', 'port'],
+  ['clusterName', 'name'],
+  ['zone', 'zone'],
+  ['join', 'host:port'],
   ['durability', 'mode'],
   ['logLevel', 'level'],
 ];
@@ -128,12 +134,6 @@ async function runStart(options: Readonly<Record<string, string | undefined>>): 
 // ---------------------------------------------------------------------------------------------
 // The HTTP client commands
 
-interface NodeAddress {
-  /** As the user wrote it, for messages. */
-  readonly label: string;
-  readonly origin: string;
-}
-
 interface ClientOptions {
   readonly node: NodeAddress;
   readonly type: string;
@@ -149,20 +149,6 @@ interface ClientOptions {
 }
 
 class NodeUnreachableError extends Error {}
-
-function parseNodeAddress(text: string): NodeAddress {
-  const withScheme = /^https?:\/\//.test(text) ? text : `http://${text}`;
-  let url: URL;
-  try {
-    url = new URL(withScheme);
-  } catch {
-    throw new InvalidArgumentError('must be HOST:PORT (for example 127.0.0.1:8098)');
-  }
-  if (url.port === '' || url.pathname !== '/' || url.search !== '' || url.username !== '') {
-    throw new InvalidArgumentError('must be HOST:PORT (for example 127.0.0.1:8098)');
-  }
-  return { label: text, origin: url.origin };
-}
 
 function parseQuorum(text: string): string {
   if (/^(\d+|one|quorum|all|default)$/.test(text)) return text;
@@ -523,6 +509,7 @@ function buildProgram(): Command {
     .argument('<bucket>')
     .action(async (bucket: string, options: PbCommandOptions) => runBucketProps(bucket, options));
 
+  addClusterCommands(program);
   return program;
 }
 

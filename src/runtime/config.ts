@@ -85,6 +85,32 @@ export interface NodeConfig {
   readonly httpHeadersTimeoutMs: number;
   readonly httpRequestTimeoutMs: number;
   readonly defaultNVal: number;
+  /** The node-to-node listener; 0 disables it (the node then cannot form or join a cluster). */
+  readonly peerHost: string;
+  readonly peerPort: number;
+  /** Nodes only talk to nodes of the same cluster name and secret. */
+  readonly clusterName: string;
+  /** Shared secret of the cluster ('' = the development default, allowed on loopback only). */
+  readonly clusterSecret: string;
+  /** Failure-domain label; claim spreads replicas over distinct zones where it can ('' = none). */
+  readonly zone: string;
+  /** host:port of a member's peer listener: join its cluster on start and commit the change. */
+  readonly join: string;
+  readonly peerMaxFrameBytes: number;
+  readonly peerSendQueueBytesMax: number;
+  readonly peerConnectTimeoutMs: number;
+  readonly peerHandshakeTimeoutMs: number;
+  readonly peerReconnectMinMs: number;
+  readonly peerReconnectMaxMs: number;
+  readonly gossipIntervalMs: number;
+  /** Partitions this node sends to new owners at once. */
+  readonly handoffConcurrency: number;
+  readonly handoffBatchItems: number;
+  readonly handoffBatchBytes: number;
+  /** How long an old owner keeps (and forwards writes for) a partition after handing it off. */
+  readonly handoffGraceMs: number;
+  /** Wait before retrying a failed transfer. */
+  readonly handoffRetryMs: number;
   /** Always has a `default` entry. */
   readonly bucketTypes: Readonly<Record<string, BucketTypeProps>>;
   /** Used only by crash tests. */
@@ -304,6 +330,29 @@ const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
   httpHeadersTimeoutMs: { defaultValue: 10_000, parse: integer(1, oneHourMs), meaning: 'time allowed to receive the request headers' },
   httpRequestTimeoutMs: { defaultValue: 30_000, parse: integer(1, oneHourMs), meaning: 'time allowed to receive a whole request' },
   defaultNVal: { defaultValue: 3, parse: integer(1, partitionsMax), meaning: 'n_val of bucket types that do not set nVal' },
+  peerHost: { defaultValue: '127.0.0.1', parse: text(/\S/, 'must be a non-empty host name or address'), meaning: 'address the node-to-node listener binds and other nodes reach this node at' },
+  peerPort: { defaultValue: 8099, parse: integer(0, 65535), meaning: 'port of the node-to-node listener (0 disables it: the node cannot form or join a cluster)' },
+  clusterName: { defaultValue: 'ringkv', parse: text(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1 to 64 letters, digits, _ . -'), meaning: 'name of the cluster; nodes of other clusters are refused' },
+  clusterSecret: {
+    defaultValue: '',
+    defaultText: '(development default, loopback only)',
+    parse: text(/^(|.{16,1024})$/s, 'must be empty (development default, loopback only) or 16 to 1024 characters'),
+    meaning: 'shared secret nodes prove to each other (never sent); required when peerHost is not a loopback address',
+  },
+  zone: { defaultValue: '', parse: text(/^[A-Za-z0-9_.-]{0,64}$/, 'must be up to 64 letters, digits, _ . -'), meaning: 'failure-domain label (rack, zone); replicas are spread over distinct zones where possible' },
+  join: { defaultValue: '', parse: text(/^(|[^\s:]+:\d{1,5})$/, 'must be empty or host:port of a member\'s peer listener'), meaning: 'on start, join the cluster of the member at this peer address and commit the change' },
+  peerMaxFrameBytes: { defaultValue: 16 * MiB, parse: size(64 * KiB, GiB), isSize: true, meaning: 'largest node-to-node frame; a larger length header closes the connection' },
+  peerSendQueueBytesMax: { defaultValue: 64 * MiB, parse: size(64 * KiB, 16 * GiB), isSize: true, meaning: 'bytes queued for one peer before sends to it are answered with overload' },
+  peerConnectTimeoutMs: { defaultValue: 3000, parse: integer(1, oneHourMs), meaning: 'time allowed to open a connection to a peer' },
+  peerHandshakeTimeoutMs: { defaultValue: 3000, parse: integer(1, oneHourMs), meaning: 'time allowed for the mutual authentication of a new peer connection' },
+  peerReconnectMinMs: { defaultValue: 100, parse: integer(1, oneHourMs), meaning: 'first wait before reconnecting to a peer; doubles per failure' },
+  peerReconnectMaxMs: { defaultValue: 5000, parse: integer(1, oneHourMs), meaning: 'longest wait between reconnection attempts' },
+  gossipIntervalMs: { defaultValue: 1000, parse: integer(10, oneHourMs), meaning: 'how often the node sends its view of the cluster to a random member' },
+  handoffConcurrency: { defaultValue: 2, parse: integer(1, 64), meaning: 'partitions this node transfers to new owners at once' },
+  handoffBatchItems: { defaultValue: 256, parse: integer(1, 100_000), meaning: 'objects per handoff batch' },
+  handoffBatchBytes: { defaultValue: MiB, parse: size(KiB, 256 * MiB), isSize: true, meaning: 'bytes per handoff batch (about; one object may exceed it)' },
+  handoffGraceMs: { defaultValue: 10_000, parse: integer(0, oneHourMs), meaning: 'how long an old owner keeps serving, and forwarding writes for, a partition after handing it off' },
+  handoffRetryMs: { defaultValue: 2000, parse: integer(1, oneHourMs), meaning: 'wait before retrying a failed partition transfer' },
 };
 
 const scalarFields = Object.keys(fieldSpecs) as ScalarField[];
@@ -360,6 +409,11 @@ interface Relation {
   readonly problem: (config: NodeConfig) => string;
 }
 
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 const isPowerOfTwo = (value: number): boolean => value > 0 && (value & (value - 1)) === 0;
 
 const relations: readonly Relation[] = [
@@ -408,6 +462,38 @@ const relations: readonly Relation[] = [
     rule: 'httpHeadersTimeoutMs <= httpRequestTimeoutMs',
     holds: (c) => c.httpHeadersTimeoutMs <= c.httpRequestTimeoutMs,
     problem: (c) => `httpHeadersTimeoutMs: must be at most httpRequestTimeoutMs (${c.httpRequestTimeoutMs}), got ${c.httpHeadersTimeoutMs}`,
+  },
+  {
+    fields: ['peerReconnectMinMs', 'peerReconnectMaxMs'],
+    rule: 'peerReconnectMinMs <= peerReconnectMaxMs',
+    holds: (c) => c.peerReconnectMinMs <= c.peerReconnectMaxMs,
+    problem: (c) => `peerReconnectMaxMs: must be at least peerReconnectMinMs (${c.peerReconnectMinMs}), got ${c.peerReconnectMaxMs}`,
+  },
+  {
+    // A handoff batch or a replicated object must fit in one node-to-node frame.
+    fields: ['peerMaxFrameBytes', 'maxRequestBodyBytes', 'handoffBatchBytes'],
+    rule: 'peerMaxFrameBytes >= 2 x max(maxRequestBodyBytes, handoffBatchBytes)',
+    holds: (c) => c.peerMaxFrameBytes >= 2 * Math.max(c.maxRequestBodyBytes, c.handoffBatchBytes),
+    problem: (c) => `peerMaxFrameBytes: must be at least twice max(maxRequestBodyBytes, handoffBatchBytes) (${2 * Math.max(c.maxRequestBodyBytes, c.handoffBatchBytes)}), got ${c.peerMaxFrameBytes}`,
+  },
+  {
+    fields: ['peerSendQueueBytesMax', 'peerMaxFrameBytes'],
+    rule: 'peerSendQueueBytesMax >= 2 x peerMaxFrameBytes',
+    holds: (c) => c.peerSendQueueBytesMax >= 2 * c.peerMaxFrameBytes,
+    problem: (c) => `peerSendQueueBytesMax: must be at least twice peerMaxFrameBytes (${2 * c.peerMaxFrameBytes}), got ${c.peerSendQueueBytesMax}`,
+  },
+  {
+    // A handoff batch goes to one vnode's mailbox at once on the receiving node.
+    fields: ['handoffBatchItems', 'vnodeMailboxCapacity'],
+    rule: 'handoffBatchItems <= vnodeMailboxCapacity / 2',
+    holds: (c) => c.handoffBatchItems * 2 <= c.vnodeMailboxCapacity,
+    problem: (c) => `handoffBatchItems: must be at most half of vnodeMailboxCapacity (${Math.floor(c.vnodeMailboxCapacity / 2)}), got ${c.handoffBatchItems}`,
+  },
+  {
+    fields: ['clusterSecret', 'peerHost', 'peerPort'],
+    rule: 'clusterSecret is set when peerHost is not a loopback address',
+    holds: (c) => c.peerPort === 0 || c.clusterSecret !== '' || isLoopback(c.peerHost),
+    problem: (c) => `clusterSecret: must be set (16 or more characters, in the config file or RINGKV_CLUSTER_SECRET) when the node-to-node listener is on a non-loopback address (peerHost ${c.peerHost}); the development default is for loopback only`,
   },
   {
     fields: ['defaultNVal', 'partitions'],

@@ -8,10 +8,11 @@ import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { CoordinatorActor } from '../../actors/coordinator.js';
-import type { Clock, TimerHandle } from '../../actors/ports.js';
+import type { Clock, TimerHandle, VnodeRouter } from '../../actors/ports.js';
 import type { BucketProps } from '../core/bucket.js';
 import type { NodeConfig } from './config.js';
 import { type HttpFrontEnd, startHttpFrontEnd } from './http/server.js';
+import { ClusterNode } from './cluster/cluster-node.js';
 import { KvNodeService } from './kv-service.js';
 import { startPbFrontEnd } from './pb/server.js';
 import { startRespFrontEnd } from './resp/front-end.js';
@@ -21,11 +22,12 @@ import { NodeStats } from './stats.js';
 import { Supervisor } from './vnode-host/supervisor.js';
 
 export interface RunningNode {
-  readonly addresses: { readonly http?: string; readonly resp?: string; readonly pb?: string };
+  readonly addresses: { readonly http?: string; readonly resp?: string; readonly pb?: string; readonly peer?: string };
   readonly dataDir: string;
   readonly kv: KvNodeService;
   /** For fault tests and the control plane. */
   readonly supervisor: Supervisor;
+  readonly cluster: ClusterNode;
   stop(reason: string): Promise<void>;
   readonly stopped: Promise<{ reason: string; exitCode: number }>;
 }
@@ -121,6 +123,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
 
   // eslint-disable-next-line prefer-const -- the supervisor's callbacks need it before it exists
   let coordinators: CoordinatorActor;
+  let cluster: ClusterNode | undefined;
   const supervisor = new Supervisor({
     workers: config.workers,
     partitions: config.partitions,
@@ -143,7 +146,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
         recordSyncedState: config.faults.recordSyncedState,
       },
     },
-    onReply: (reply) => coordinators.onReply(reply),
+    onReply: (reply) => (cluster === undefined ? coordinators.onReply(reply) : cluster.router.onLocalReply(reply)),
     onEscalate: (reason) => void stop(reason, 1),
     onStorageFailed: (worker, reason) => {
       storageFailure ??= `worker ${worker}: ${reason}`;
@@ -151,7 +154,9 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     },
     log,
   });
-  coordinators = new CoordinatorActor(supervisor, realClock, config.workers * config.workerInflightMax);
+  // Requests go to the local vnode hosts until the cluster router takes over (before any client can connect).
+  let route: VnodeRouter = supervisor;
+  coordinators = new CoordinatorActor({ send: (r) => route.send(r), hostOf: (p) => route.hostOf(p) }, realClock, config.workers * config.workerInflightMax);
   try {
     await supervisor.start();
   } catch (error) {
@@ -159,6 +164,22 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     await unlock();
     throw new NodeStartError(`the vnode hosts failed to start: ${(error as Error).message}`);
   }
+  try {
+    cluster = await ClusterNode.start({
+      config,
+      dataDir,
+      supervisor,
+      toCoordinators: (reply) => coordinators.onReply(reply),
+      nVal: Math.max(...Object.values(config.bucketTypes).map((t) => t.nVal)),
+      log,
+    });
+  } catch (error) {
+    await supervisor.stop();
+    await unlock();
+    throw new NodeStartError((error as Error).message);
+  }
+  route = cluster.router;
+  const clusterNode = cluster;
 
   const bucketTypes = new Map<string, BucketProps>(Object.entries(config.bucketTypes));
   const startedAt = process.hrtime.bigint();
@@ -190,6 +211,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     inflight: coordinators.inflight,
     workerRestarts: supervisor.restarts,
     workers: await supervisor.stats(),
+    cluster: clusterNode.stats(),
   });
 
   let http: HttpFrontEnd | undefined;
@@ -205,9 +227,10 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
           headersTimeoutMs: config.httpHeadersTimeoutMs,
           requestTimeoutMs: config.httpRequestTimeoutMs,
         },
-        { kv, stats: statsSnapshot, generateKey: () => randomBytes(15).toString('base64url'), log },
+        { kv, stats: statsSnapshot, cluster: clusterNode, generateKey: () => randomBytes(15).toString('base64url'), log },
       );
     } catch (error) {
+      await clusterNode.stop();
       await supervisor.stop();
       await unlock();
       throw new NodeStartError(`cannot listen for HTTP on ${config.httpHost}:${config.httpPort}: ${(error as Error).message}`);
@@ -248,6 +271,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       );
     } catch (error) {
       await http?.close();
+      await clusterNode.stop();
       await supervisor.stop();
       await unlock();
       if (error instanceof NodeStartError) throw error;
@@ -271,6 +295,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     } catch (error) {
       await resp?.close();
       await http?.close();
+      await clusterNode.stop();
       await supervisor.stop();
       await unlock();
       throw new NodeStartError(`cannot listen for protocol buffers on ${config.pbHost}:${config.pbPort}: ${(error as Error).message} (start with --pb-port 0 to disable it)`);
@@ -289,6 +314,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       await pb?.close().catch((err: Error) => log.error({ err }, 'closing the protocol-buffers listener failed'));
       await resp?.close().catch((err: Error) => log.error({ err }, 'closing the Redis-protocol listener failed'));
       await http?.close().catch((err: Error) => log.error({ err }, 'closing the HTTP listener failed'));
+      await clusterNode.stop().catch((err: Error) => log.error({ err }, 'stopping the cluster services failed'));
       await supervisor.stop();
       await unlock();
       clearTimeout(deadline);
@@ -298,12 +324,22 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     return stopping;
   }
 
+  clusterNode.setClientAddresses(http?.url ?? '', pb?.address ?? '');
+  if (config.join !== '') void clusterNode.joinOnStart(config.join, () => stopping !== undefined);
+
   log.info({ node: config.nodeName, dataDir, workers: config.workers, partitions: config.partitions, durability: config.durability }, 'node started');
+  const peerAddress = clusterNode.peerAddress;
   return {
-    addresses: { ...(http === undefined ? {} : { http: http.url }), ...(resp === undefined ? {} : { resp: resp.address }), ...(pb === undefined ? {} : { pb: pb.address }) },
+    addresses: {
+      ...(http === undefined ? {} : { http: http.url }),
+      ...(resp === undefined ? {} : { resp: resp.address }),
+      ...(pb === undefined ? {} : { pb: pb.address }),
+      ...(peerAddress === undefined ? {} : { peer: peerAddress }),
+    },
     dataDir,
     kv,
     supervisor,
+    cluster: clusterNode,
     stop: (reason) => stop(reason, 0),
     stopped,
   };

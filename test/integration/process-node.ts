@@ -34,7 +34,7 @@ export interface NodeProcess {
 
 /** Starts `ringkv start` and resolves once it prints its HTTP address. */
 export async function startNodeProcess(options: { dataDir: string; port: number; args?: string[]; env?: NodeJS.ProcessEnv; startTimeoutMs?: number }): Promise<NodeProcess> {
-  const child = spawn(process.execPath, [cli, 'start', '--data-dir', options.dataDir, '--http-port', String(options.port), '--pb-port', '0', '--resp-port', '0', '--log-level', 'warn', ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [cli, 'start', '--data-dir', options.dataDir, '--http-port', String(options.port), '--pb-port', '0', '--resp-port', '0', '--peer-port', '0', '--log-level', 'warn', ...(options.args ?? [])], {
     env: { ...process.env, RINGKV_LOG_FORMAT: 'json', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -14,7 +14,15 @@ export type Route =
   | { readonly kind: 'keys'; readonly type: string; readonly bucket: Uint8Array; readonly locationPrefix: string }
   | { readonly kind: 'ping' }
   | { readonly kind: 'stats' }
+  /** /v1/cluster/{action}: membership administration. */
+  | { readonly kind: 'clusterRead'; readonly action: ClusterReadAction }
+  | { readonly kind: 'clusterChange'; readonly action: ClusterChangeAction }
   | { readonly kind: 'none' };
+
+export type ClusterReadAction = 'status' | 'ring' | 'plan';
+export type ClusterChangeAction = 'join' | 'leave' | 'commit' | 'clear';
+const clusterReadActions: readonly string[] = ['status', 'ring', 'plan'];
+const clusterChangeActions: readonly string[] = ['join', 'leave', 'commit', 'clear'];
 
 export type RouteKind = Route['kind'];
 
@@ -24,6 +32,8 @@ export const allowedMethods: Readonly<Record<Exclude<RouteKind, 'none'>, readonl
   keys: ['POST'],
   ping: ['GET', 'HEAD'],
   stats: ['GET', 'HEAD'],
+  clusterRead: ['GET'],
+  clusterChange: ['POST'],
 };
 
 const noRoute: Route = { kind: 'none' };
@@ -116,6 +126,13 @@ export function matchRoute(path: string): Result<Route> {
       return ok(segments.length === 3 ? pingRoute : noRoute);
     case 'stats':
       return ok(segments.length === 3 ? statsRoute : noRoute);
+    case 'cluster': {
+      const action = segments[3] ?? '';
+      if (segments.length !== 4) return ok(noRoute);
+      if (clusterReadActions.includes(action)) return ok({ kind: 'clusterRead', action: action as ClusterReadAction });
+      if (clusterChangeActions.includes(action)) return ok({ kind: 'clusterChange', action: action as ClusterChangeAction });
+      return ok(noRoute);
+    }
     case 'buckets':
       return bucketRoute(defaultBucketType, undefined, segments, 2);
     case 'types': {

@@ -6,12 +6,14 @@
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { assert, assertNever } from '../../core/errors.js';
+import { type Result, assert, assertNever } from '../../core/errors.js';
+import type { ClusterAdmin } from '../cluster/cluster-node.js';
+import { readBody } from './body.js';
 import type { KvService } from '../../core/kv.js';
 import { sendError } from './errors.js';
 import { type KeyHandlerDeps, handleDelete, handleGet, handlePost, handlePut } from './key-handlers.js';
 import { noOptions } from './query.js';
-import { allowedMethods, matchRoute } from './routes.js';
+import { type ClusterChangeAction, type ClusterReadAction, allowedMethods, matchRoute } from './routes.js';
 
 export interface HttpFrontEndOptions {
   readonly host: string;
@@ -33,6 +35,8 @@ export interface HttpFrontEndDeps {
   readonly kv: KvService;
   /** The JSON document of GET /v1/stats. */
   readonly stats: () => Promise<unknown>;
+  /** Membership administration under /v1/cluster/. */
+  readonly cluster?: ClusterAdmin;
   /** The key of a POST; the composition root passes a random url-safe id. */
   readonly generateKey: () => string;
   readonly log: Logger;
@@ -74,6 +78,64 @@ function checkOptions(options: HttpFrontEndOptions): void {
   assert(options.headersTimeoutMs <= options.requestTimeoutMs, 'headersTimeoutMs must be at most requestTimeoutMs');
 }
 
+function sendJson(res: ServerResponse, status: number, document: unknown): void {
+  const body = JSON.stringify(document);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+async function handleClusterRead(cluster: ClusterAdmin, action: ClusterReadAction, res: ServerResponse): Promise<void> {
+  switch (action) {
+    case 'status':
+      return sendJson(res, 200, await cluster.status());
+    case 'ring':
+      return sendJson(res, 200, cluster.ring());
+    case 'plan':
+      return sendJson(res, 200, cluster.plan());
+    default:
+      return assertNever(action);
+  }
+}
+
+/** Cluster changes take a small JSON body: {"seed": "host:port"} for join, {"node": name} for leave. */
+const clusterBodyBytesMax = 16 * 1024;
+
+async function handleClusterChange(cluster: ClusterAdmin, action: ClusterChangeAction, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readBody(req, clusterBodyBytesMax);
+  if (body.kind !== 'complete') return sendError(res, 'invalid_request', `the request body must be a JSON object of at most ${clusterBodyBytesMax} bytes`);
+  let document: Record<string, unknown> = {};
+  if (body.bytes.length > 0) {
+    try {
+      const parsed: unknown = JSON.parse(Buffer.from(body.bytes).toString('utf8'));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
+      document = parsed as Record<string, unknown>;
+    } catch (error) {
+      return sendError(res, 'malformed_json', `the request body is not a JSON object: ${(error as Error).message}`);
+    }
+  }
+  let result: Result<unknown>;
+  switch (action) {
+    case 'join':
+      if (typeof document['seed'] !== 'string') return sendError(res, 'invalid_request', 'join needs {"seed": "host:port"}, the peer address of a cluster member');
+      result = await cluster.join(document['seed']);
+      break;
+    case 'leave':
+      if (document['node'] !== undefined && typeof document['node'] !== 'string') return sendError(res, 'invalid_request', '"node" must be a node name');
+      result = cluster.leave(document['node'] as string | undefined);
+      break;
+    case 'commit':
+      result = await cluster.commit();
+      break;
+    case 'clear':
+      result = { ok: true, value: cluster.clear() };
+      break;
+    default:
+      return assertNever(action);
+  }
+  if (!result.ok) return sendError(res, result.error.code, result.error.message);
+  return sendJson(res, 200, result.value);
+}
+
 async function sendStats(state: FrontEndState, res: ServerResponse): Promise<void> {
   const body = JSON.stringify(await state.deps.stats());
   res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
@@ -113,6 +175,13 @@ function dispatch(state: FrontEndState, req: IncomingMessage, res: ServerRespons
       const options = noOptions(search, method);
       if (!options.ok) return sendError(res, options.error.code, options.error.message);
       return sendStats(state, res);
+    }
+    case 'clusterRead':
+    case 'clusterChange': {
+      const options = noOptions(search, method);
+      if (!options.ok) return sendError(res, options.error.code, options.error.message);
+      if (state.deps.cluster === undefined) return sendError(res, 'not_found', 'cluster administration is not available on this listener');
+      return route.kind === 'clusterRead' ? handleClusterRead(state.deps.cluster, route.action, res) : handleClusterChange(state.deps.cluster, route.action, req, res);
     }
     default:
       return assertNever(route);

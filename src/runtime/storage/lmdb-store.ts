@@ -103,6 +103,36 @@ export class LmdbStore {
     }
   }
 
+  /**
+   * The keys after `afterKey` (from the first when undefined) in key order, up to `maxItems`
+   * items or about `maxBytes` bytes; `done` when the partition has nothing further.
+   */
+  range(partition: number, afterKey: Uint8Array | undefined, maxItems: number, maxBytes: number): { items: { key: Buffer; value: Buffer }[]; done: boolean } {
+    const cursor = new lmdb.Cursor<Buffer>(this.freshReadTxn(), this.dbi(partition), keyIsBuffer);
+    const items: { key: Buffer; value: Buffer }[] = [];
+    let bytes = 0;
+    try {
+      const start = afterKey === undefined ? undefined : Buffer.from(afterKey.buffer, afterKey.byteOffset, afterKey.byteLength);
+      let key = start === undefined ? cursor.goToFirst(keyIsBuffer) : cursor.goToRange(start, keyIsBuffer);
+      if (key !== null && start !== undefined && key.equals(start)) key = cursor.goToNext(keyIsBuffer);
+      for (; key !== null; key = cursor.goToNext(keyIsBuffer)) {
+        if (items.length >= maxItems || bytes >= maxBytes) return { items, done: false };
+        const value = cursor.getCurrentBinary();
+        assert(value !== null, 'cursor positioned on a key has a value');
+        items.push({ key: Buffer.from(key), value: Buffer.from(value) });
+        bytes += key.length + value.length;
+      }
+      return { items, done: true };
+    } finally {
+      cursor.close();
+    }
+  }
+
+  /** Number of keys stored in the partition (committed transactions only). */
+  count(partition: number): number {
+    return this.dbi(partition).stat(this.freshReadTxn()).entryCount;
+  }
+
   /** Flushes every committed transaction to disk (mdb_env_sync, on the libuv thread pool). */
   sync(): Promise<void> {
     return new Promise((resolve, reject) => {

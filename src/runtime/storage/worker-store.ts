@@ -122,6 +122,13 @@ interface PendingWrite {
   readonly value: Buffer | undefined;
 }
 
+/** A batch of a partition walk; continue with `afterKey = resumeAfter` until `done`. */
+export interface FoldBatch {
+  readonly items: { key: Buffer; value: Buffer }[];
+  readonly done: boolean;
+  readonly resumeAfter: Buffer | undefined;
+}
+
 function keyString(key: Uint8Array): string {
   // latin1 maps each byte to one UTF-16 unit, so distinct keys stay distinct map keys.
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
@@ -292,6 +299,42 @@ export class WorkerStore {
     for (const [key, write] of pending) {
       if (write.value !== undefined) fn(Buffer.from(key, 'latin1'), Buffer.from(write.value));
     }
+  }
+
+  /**
+   * One batch of a partition's keys after `afterKey`, in key order, pending writes included (a
+   * pending remove hides the key). Handoff walks a partition with it, batch by batch.
+   */
+  foldBatch(partition: number, afterKey: Uint8Array | undefined, maxItems: number, maxBytes: number): FoldBatch {
+    this.assertUsable();
+    const stored = this.lmdb.range(partition, afterKey, maxItems, maxBytes);
+    const resumeAfter = stored.done ? undefined : stored.items[stored.items.length - 1]!.key;
+    const pending = this.overlay.get(partition);
+    if (pending === undefined || pending.size === 0) return { ...stored, resumeAfter };
+    const after = afterKey === undefined ? undefined : Buffer.from(afterKey);
+    const upTo = stored.done ? undefined : stored.items[stored.items.length - 1]?.key;
+    const byKey = new Map<string, { key: Buffer; value: Buffer | undefined }>();
+    for (const item of stored.items) byKey.set(keyString(item.key), item);
+    for (const [k, write] of pending) {
+      const key = Buffer.from(k, 'latin1');
+      if (after !== undefined && Buffer.compare(key, after) <= 0) continue;
+      if (upTo !== undefined && Buffer.compare(key, upTo) > 0) continue;
+      byKey.set(k, { key, value: write.value });
+    }
+    const items = [...byKey.values()].filter((i): i is { key: Buffer; value: Buffer } => i.value !== undefined).sort((a, b) => Buffer.compare(a.key, b.key));
+    // The next batch starts after the last key read from LMDB, even when a pending remove hid it.
+    return { items, done: stored.done, resumeAfter };
+  }
+
+  /**
+   * Objects stored for the partition (committed to LMDB; pending writes not counted). The vnode's
+   * own record (its actor id, the one key starting with a zero byte, first in key order) is not one.
+   */
+  countObjects(partition: number): number {
+    this.assertUsable();
+    const count = this.lmdb.count(partition);
+    const first = this.lmdb.range(partition, undefined, 1, Number.MAX_SAFE_INTEGER).items[0];
+    return first !== undefined && first.key[0] === 0 ? count - 1 : count;
   }
 
   stats(): WorkerStoreStats {

@@ -56,6 +56,18 @@ export interface WorkerStats {
 export interface WorkerControl {
   stats(): WorkerStats;
   close(): Promise<void>;
+  /**
+   * Handoff: one batch of the partition's objects after `afterKey` (hex), in key order, pending
+   * writes included; the vnode's own identity record is never part of it.
+   */
+  foldBatch(partition: number, afterKeyHex: string | undefined, maxItems: number, maxBytes: number): { items: { key: Uint8Array; value: Uint8Array }[]; done: boolean; resumeAfterHex: string | undefined };
+  /** Objects stored for the partition (those committed to LMDB). */
+  countKeys(partition: number): number;
+  /**
+   * Removes every object of a partition this node no longer owns, durably, and gives its vnode a
+   * fresh causal identity (should the partition come back, it must not reuse the old one).
+   */
+  dropPartition(partition: number): Promise<{ removed: number }>;
   /** Fault tests only (refused unless the worker was started with faultInjection). */
   injectFault(fault: 'fail-next-datasync'): void;
 }

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { VnodeReply, VnodeRequest } from '../../core/messages.js';
 import { type RestartIntensity, decideRestart } from '../../core/supervision.js';
 import type { VnodeRouter } from '../../../actors/ports.js';
-import type { WorkerInit, WorkerStats } from './protocol.js';
+import type { WorkerControl, WorkerInit, WorkerStats } from './protocol.js';
 import { WorkerHandle } from './worker-handle.js';
 
 export interface SupervisorOptions {
@@ -110,6 +110,19 @@ export class Supervisor implements VnodeRouter {
   /** For fault tests: the next fdatasync of worker `index` fails (needs faults.injection). */
   injectStorageFault(index: number): Promise<void> {
     return this.handles[index]!.injectFault('fail-next-datasync');
+  }
+
+  /** Handoff: one batch of a partition's objects in key order (see WorkerControl.foldBatch). */
+  foldBatch(partition: number, afterKeyHex: string | undefined, maxItems: number, maxBytes: number): Promise<ReturnType<WorkerControl['foldBatch']>> {
+    return this.handles[this.workerOf(partition)]!.controlPlane.foldBatch(partition, afterKeyHex, maxItems, maxBytes);
+  }
+
+  countKeys(partition: number): Promise<number> {
+    return this.handles[this.workerOf(partition)]!.controlPlane.countKeys(partition);
+  }
+
+  dropPartition(partition: number): Promise<{ removed: number }> {
+    return this.handles[this.workerOf(partition)]!.controlPlane.dropPartition(partition);
   }
 
   /** Each hosted vnode's causal identity, by partition. */

@@ -160,6 +160,12 @@ export class WorkerHandle {
     await this.worker.terminate();
   }
 
+  /** The worker's control plane, for handoff (fold, count, drop); fails if the worker is not running. */
+  get controlPlane(): Comlink.Remote<WorkerControl> {
+    if (this.state !== 'ready') throw new Error(`vnode host worker ${this.init.workerIndex} is not running (${this.state})`);
+    return this.control;
+  }
+
   injectFault(fault: 'fail-next-datasync'): Promise<void> {
     return this.control.injectFault(fault);
   }

@@ -193,6 +193,27 @@ port.on('message', (message: MainToWorker) => {
   scheduleFlush();
 });
 
+/** Resolves once `lsn` is durable (rejects if the store fails first). */
+function waitDurable(lsn: number): Promise<void> {
+  if (lsn <= store.durableLsn) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    durableWaiters.push({ lsn, resolve, reject });
+  });
+}
+const durableWaiters: { lsn: number; resolve: () => void; reject: (error: Error) => void }[] = [];
+store.onDurable((durableLsn) => {
+  for (let i = durableWaiters.length - 1; i >= 0; i--) {
+    const waiter = durableWaiters[i]!;
+    if (waiter.lsn <= durableLsn) {
+      durableWaiters.splice(i, 1);
+      waiter.resolve();
+    }
+  }
+});
+store.onFailure((reason) => {
+  for (const waiter of durableWaiters.splice(0)) waiter.reject(new Error(`storage failed: ${reason}`));
+});
+
 const control: WorkerControl = {
   stats(): WorkerStats {
     return {
@@ -203,6 +224,37 @@ const control: WorkerControl = {
       repliesAwaitingDurability: awaitingDurability.length,
       storage: store.stats(),
     };
+  },
+  foldBatch(partition: number, afterKeyHex: string | undefined, maxItems: number, maxBytes: number) {
+    const batch = store.foldBatch(partition, afterKeyHex === undefined ? undefined : Buffer.from(afterKeyHex, 'hex'), maxItems, maxBytes);
+    // Keys starting with a zero byte are the vnode's own records (its actor id), not objects.
+    const items = batch.items.filter((i) => i.key[0] !== 0).map((i) => ({ key: new Uint8Array(i.key), value: new Uint8Array(i.value) }));
+    return { items, done: batch.done, resumeAfterHex: batch.resumeAfter?.toString('hex') };
+  },
+  countKeys(partition: number): number {
+    return store.countObjects(partition);
+  },
+  async dropPartition(partition: number): Promise<{ removed: number }> {
+    if (!actors.has(partition)) throw new Error(`partition ${partition} is not hosted by worker ${init.workerIndex}`);
+    let removed = 0;
+    let lastLsn = 0;
+    let after: Buffer | undefined;
+    for (;;) {
+      const batch = store.foldBatch(partition, after, 1000, 4 << 20);
+      for (const item of batch.items) {
+        lastLsn = store.remove(partition, item.key);
+        if (item.key[0] !== 0) removed++;
+      }
+      if (batch.done) break;
+      after = batch.resumeAfter;
+      // Let the group commit catch up between batches, so a large partition cannot overflow it.
+      await waitDurable(lastLsn);
+    }
+    const { actorId, lsn } = ensureActorId(partition, store, () => randomBytes(9).toString('base64url'), true);
+    actors.set(partition, new VnodeActor(partition, actorId, store));
+    await waitDurable(Math.max(lastLsn, lsn));
+    log.info({ partition, removed, actorId }, 'dropped a partition this node no longer owns');
+    return { removed };
   },
   injectFault(fault: 'fail-next-datasync'): void {
     if (faultyFiles === undefined) throw new Error('fault injection is not enabled on this node');

@@ -19,7 +19,7 @@ export interface TestNode {
 
 export async function startTestNode(flags: ConfigFlags = {}, dataDir?: string, env: NodeJS.ProcessEnv = {}): Promise<TestNode> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'ringkv-node-')));
-  const config = loadConfig({ flags: { workers: 2, partitions: 16, httpPort: 0, pbPort: 0, respPort: 0, logLevel: 'silent', ...flags, dataDir: dir }, env });
+  const config = loadConfig({ flags: { workers: 2, partitions: 16, httpPort: 0, pbPort: 0, respPort: 0, peerPort: 0, logLevel: 'silent', ...flags, dataDir: dir }, env });
   const node = await startNode(config, createLogger({ level: config.logLevel, name: 'test', format: 'json' }));
   let stopped = false;
   void node.stopped.then(() => (stopped = true));

@@ -1,0 +1,159 @@
+// `ringkv cluster ...`: membership administration over a node's HTTP API (/v1/cluster/*).
+// join, leave and clear stage changes; plan shows what committing would move; commit applies the
+// staged changes (at the claimant); status and ring show the cluster as the asked node sees it.
+
+import { type Command, Option } from 'commander';
+import { type NodeAddress, defaultNodeAddress, parseNodeAddress } from './node-address.js';
+
+const exitOk = 0;
+const exitUnavailable = 3;
+const requestTimeoutMs = 30_000;
+
+interface ClusterOptions {
+  readonly node: NodeAddress;
+  readonly json?: boolean;
+}
+
+function writeLine(stream: NodeJS.WriteStream, line: string): void {
+  stream.write(`${line}\n`);
+}
+
+async function call(options: ClusterOptions, method: 'GET' | 'POST', action: string, body?: unknown): Promise<{ status: number; document: Record<string, unknown> } | undefined> {
+  let response: Response;
+  try {
+    response = await fetch(`${options.node.origin}/v1/cluster/${action}`, {
+      method,
+      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+      signal: AbortSignal.timeout(requestTimeoutMs),
+    });
+  } catch (error) {
+    const cause = (error as { cause?: unknown }).cause;
+    writeLine(process.stderr, `ringkv: cannot reach node ${options.node.label} (${cause instanceof Error ? cause.message : (error as Error).message})`);
+    return undefined;
+  }
+  const text = await response.text();
+  let document: Record<string, unknown>;
+  try {
+    document = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    document = { error: { code: `http_${response.status}`, message: text.slice(0, 500) } };
+  }
+  return { status: response.status, document };
+}
+
+/** Prints the answer (JSON or via `human`) and returns the exit code. */
+async function run(options: ClusterOptions, method: 'GET' | 'POST', action: string, body: unknown, human: (document: Record<string, unknown>) => void): Promise<void> {
+  const answer = await call(options, method, action, body);
+  if (answer === undefined) {
+    process.exitCode = exitUnavailable;
+    return;
+  }
+  if (answer.status !== 200) {
+    const error = answer.document['error'] as { code?: string; message?: string } | undefined;
+    writeLine(process.stderr, `ringkv: node ${options.node.label} answered ${answer.status}: ${error?.code ?? '?'}: ${error?.message ?? ''}`);
+    if (options.json === true) writeLine(process.stdout, JSON.stringify(answer.document));
+    process.exitCode = exitUnavailable;
+    return;
+  }
+  if (options.json === true) writeLine(process.stdout, JSON.stringify(answer.document, null, 2));
+  else human(answer.document);
+  process.exitCode = exitOk;
+}
+
+interface PlanDocument {
+  readonly joining: string[];
+  readonly leaving: string[];
+  readonly moves: { partition: number; from: string; to: string }[];
+}
+
+function printPlan(plan: PlanDocument): void {
+  if (plan.joining.length === 0 && plan.leaving.length === 0) {
+    writeLine(process.stdout, 'nothing staged');
+    return;
+  }
+  for (const name of plan.joining) writeLine(process.stdout, `join   ${name}`);
+  for (const name of plan.leaving) writeLine(process.stdout, `leave  ${name}`);
+  writeLine(process.stdout, `${plan.moves.length} partitions move:`);
+  const byPair = new Map<string, number[]>();
+  for (const move of plan.moves) {
+    const key = `${move.from} -> ${move.to}`;
+    byPair.set(key, [...(byPair.get(key) ?? []), move.partition]);
+  }
+  for (const [pair, partitions] of byPair) writeLine(process.stdout, `  ${pair}: ${partitions.length} (${partitions.join(' ')})`);
+}
+
+function printStatus(status: Record<string, unknown>): void {
+  writeLine(process.stdout, `cluster ${String(status['cluster'])}, ${String(status['partitions'])} partitions, ring version ${String(status['ringVersion'])}, claimant ${String(status['claimant'])} (asked ${String(status['node'])})`);
+  const members = status['members'] as Record<string, unknown>[];
+  writeLine(process.stdout, `${'member'.padEnd(28)} ${'status'.padEnd(10)} ${'owned'.padStart(5)} ${'in'.padStart(4)} ${'out'.padStart(4)} ${'link'.padEnd(6)} peer address`);
+  for (const m of members) {
+    const status_ = `${String(m['status'])}${m['staged'] === true ? '*' : ''}`;
+    writeLine(
+      process.stdout,
+      `${String(m['name']).padEnd(28)} ${status_.padEnd(10)} ${String(m['partitionsOwned']).padStart(5)} ${String(m['partitionsIncoming']).padStart(4)} ${String(m['partitionsOutgoing']).padStart(4)} ${(m['connected'] === true ? 'up' : 'down').padEnd(6)} ${String(m['peerAddress'])}`,
+    );
+  }
+  writeLine(process.stdout, '(* staged: not yet committed; run `ringkv cluster plan` and `ringkv cluster commit`)');
+  const transfers = status['transfers'] as Record<string, unknown>[];
+  writeLine(process.stdout, `pending transfers in the cluster: ${String(status['pendingTransfers'])}; sent from this node:`);
+  if (transfers.length === 0) writeLine(process.stdout, '  none');
+  for (const t of transfers) {
+    const eta = t['etaSeconds'] === null ? '' : `, eta ${String(t['etaSeconds'])} s`;
+    const error = t['lastError'] === null ? '' : `, last error: ${String(t['lastError'])}`;
+    writeLine(
+      process.stdout,
+      `  partition ${String(t['partition'])} -> ${String(t['to'])}: ${String(t['phase'])}, ${String(t['keysSent'])}/${String(t['keysTotal'])} keys, ${String(t['bytesSent'])} bytes, ${String(t['keysPerSecond'])} keys/s${eta}${error}`,
+    );
+  }
+}
+
+function printRing(ring: Record<string, unknown>): void {
+  const owners = ring['owners'] as { partition: number; owner: string; next: string | null }[];
+  writeLine(process.stdout, `${String(ring['partitions'])} partitions, ring version ${String(ring['ringVersion'])}`);
+  for (const o of owners) writeLine(process.stdout, `${String(o.partition).padStart(5)}  ${o.owner}${o.next === null ? '' : `  -> ${o.next}`}`);
+}
+
+function clusterCommand(parent: Command, name: string, description: string): Command {
+  return parent
+    .command(name)
+    .description(description)
+    .addOption(new Option('--node <host:port>', 'node to ask, over its HTTP API').argParser(parseNodeAddress).default(parseNodeAddress(defaultNodeAddress), defaultNodeAddress))
+    .option('--json', 'print the JSON answer');
+}
+
+export function addClusterCommands(program: Command): void {
+  const cluster = program.command('cluster').description('cluster membership: join, leave, plan, commit, status, ring');
+
+  clusterCommand(cluster, 'join', 'stage the join of the asked node (--node) to the cluster of the member whose peer listener is at HOST:PEER_PORT')
+    .argument('<host:peer_port>')
+    .action(async (seed: string, options: ClusterOptions) =>
+      run(options, 'POST', 'join', { seed }, (d) => writeLine(process.stdout, `join staged; members: ${(d['members'] as string[]).join(', ')}. Run \`ringkv cluster plan\`, then \`ringkv cluster commit\`.`)),
+    );
+
+  clusterCommand(cluster, 'leave', 'stage the leave of a node (by default the asked node); its partitions move away on commit')
+    .argument('[node-name]')
+    .action(async (nodeName: string | undefined, options: ClusterOptions) =>
+      run(options, 'POST', 'leave', nodeName === undefined ? {} : { node: nodeName }, (d) => writeLine(process.stdout, `leave of ${String(d['leaving'])} staged. Run \`ringkv cluster plan\`, then \`ringkv cluster commit\`.`)),
+    );
+
+  clusterCommand(cluster, 'plan', 'show the staged changes and the partitions they would move').action(async (options: ClusterOptions) =>
+    run(options, 'GET', 'plan', undefined, (d) => printPlan(d as unknown as PlanDocument)),
+  );
+
+  clusterCommand(cluster, 'commit', 'commit the staged changes; partitions then move in the background').action(async (options: ClusterOptions) =>
+    run(options, 'POST', 'commit', {}, (d) => {
+      printPlan(d as unknown as PlanDocument);
+      writeLine(process.stdout, 'committed; follow the transfers with `ringkv cluster status`');
+    }),
+  );
+
+  clusterCommand(cluster, 'clear', 'withdraw every staged change').action(async (options: ClusterOptions) =>
+    run(options, 'POST', 'clear', {}, () => writeLine(process.stdout, 'staged changes withdrawn')),
+  );
+
+  clusterCommand(cluster, 'status', 'members, their state, partitions owned, pending transfers').action(async (options: ClusterOptions) =>
+    run(options, 'GET', 'status', undefined, printStatus),
+  );
+
+  clusterCommand(cluster, 'ring', 'the owner of every partition').action(async (options: ClusterOptions) => run(options, 'GET', 'ring', undefined, printRing));
+}

@@ -1,0 +1,347 @@
+// The cluster side of one node, put together: the node-to-node transport, this node's view of the
+// cluster (membership and gossip), the router that sends vnode requests to their owners, and
+// ownership handoff. It also answers the admin operations (status, ring, join, leave, plan,
+// commit) that the HTTP API and the `ringkv cluster` command expose.
+//
+// With the peer listener disabled (peerPort 0) the node is a cluster of one: the same router
+// sends every request to the local vnode hosts, and join is refused with the reason.
+
+import type { Logger } from 'pino';
+import {
+  type NewMember,
+  activeMembers,
+  claimantOf,
+  memberOf,
+  partitionsOwnedBy,
+  pendingTransfers,
+  ringVersion,
+  singletonCluster,
+  updateMemberInfo,
+} from '../../core/cluster.js';
+import { type Result, fail, ok } from '../../core/errors.js';
+import type { VnodeReply } from '../../core/messages.js';
+import type { NodeConfig } from '../config.js';
+import { isLoopback } from '../config.js';
+import type { PeerMessage } from '../peer/messages.js';
+import { PeerTransport } from '../peer/transport.js';
+import type { Supervisor } from '../vnode-host/supervisor.js';
+import { Handoff } from './handoff.js';
+import { Membership, type MembershipTransport } from './membership.js';
+import { ClusterRouter } from './router.js';
+import { ClusterStateFile, loadClusterState } from './state-file.js';
+
+/** Used when no clusterSecret is configured; loopback only (checked by the config). */
+const developmentSecret = 'ringkv-development-secret-loopback-only';
+
+export class ClusterStartError extends Error {}
+
+export interface ClusterNodeDeps {
+  readonly config: NodeConfig;
+  readonly dataDir: string;
+  readonly supervisor: Supervisor;
+  readonly toCoordinators: (reply: VnodeReply) => void;
+  readonly nVal: number;
+  readonly log: Logger;
+}
+
+export interface ClusterAdmin {
+  status(): Promise<unknown>;
+  ring(): unknown;
+  plan(): unknown;
+  join(seed: string): Promise<Result<unknown>>;
+  leave(node: string | undefined): Result<unknown>;
+  commit(): Promise<Result<unknown>>;
+  clear(): unknown;
+}
+
+const noPeers = {
+  send: (): 'unreachable' => 'unreachable',
+  setPeerAddress: (): void => undefined,
+  connect: (): void => undefined,
+  removePeer: (): void => undefined,
+  dial: (): Promise<string> => Promise.reject(new Error('the node-to-node listener is disabled (peerPort 0); this node cannot join a cluster')),
+};
+
+export class ClusterNode implements ClusterAdmin {
+  private constructor(
+    readonly router: ClusterRouter,
+    readonly membership: Membership,
+    readonly handoff: Handoff,
+    private readonly transport: PeerTransport | undefined,
+    private readonly deps: ClusterNodeDeps,
+    private readonly sweepTimer: NodeJS.Timeout,
+  ) {}
+
+  static async start(deps: ClusterNodeDeps): Promise<ClusterNode> {
+    const { config, log } = deps;
+    let loaded = await loadClusterState(deps.dataDir);
+    if (loaded !== undefined && loaded.clusterName !== config.clusterName) {
+      throw new ClusterStartError(`data directory ${deps.dataDir} belongs to cluster "${loaded.clusterName}", not "${config.clusterName}"; start with --cluster-name ${loaded.clusterName} or another --data-dir`);
+    }
+    if (loaded !== undefined && loaded.partitions !== config.partitions) {
+      throw new ClusterStartError(`data directory ${deps.dataDir} holds a ring of ${loaded.partitions} partitions, not ${config.partitions}`);
+    }
+    if (loaded !== undefined && !loaded.members.some((m) => m.name === config.nodeName)) {
+      throw new ClusterStartError(`data directory ${deps.dataDir} belongs to a cluster in which this node (${config.nodeName}) is not a member; was --node-name changed?`);
+    }
+
+    // The late-bound parts: messages can arrive as soon as the transport listens.
+    let onMessage: (from: string, message: PeerMessage) => void = () => undefined;
+    let onPeerDown: (name: string, reason: string) => void = () => undefined;
+    let transport: PeerTransport | undefined;
+    if (config.peerPort !== 0) {
+      if (config.clusterSecret === '') {
+        log.warn({ peerHost: config.peerHost }, 'no clusterSecret configured: using the development default, which is only allowed on loopback addresses');
+      }
+      if (config.clusterSecret === '' && !isLoopback(config.peerHost)) throw new ClusterStartError('clusterSecret must be set when peerHost is not a loopback address');
+      try {
+        transport = await PeerTransport.start({
+          nodeName: config.nodeName,
+          clusterName: config.clusterName,
+          secret: config.clusterSecret === '' ? developmentSecret : config.clusterSecret,
+          host: config.peerHost,
+          port: config.peerPort,
+          maxFrameBytes: config.peerMaxFrameBytes,
+          sendQueueBytesMax: config.peerSendQueueBytesMax,
+          connectTimeoutMs: config.peerConnectTimeoutMs,
+          handshakeTimeoutMs: config.peerHandshakeTimeoutMs,
+          reconnectMinMs: config.peerReconnectMinMs,
+          reconnectMaxMs: config.peerReconnectMaxMs,
+          log,
+          onMessage: (from, message) => onMessage(from, message),
+          onPeerDown: (name, reason) => onPeerDown(name, reason),
+        });
+      } catch (error) {
+        throw new ClusterStartError(`cannot listen for peers on ${config.peerHost}:${config.peerPort}: ${(error as Error).message} (start with --peer-port 0 to run without clustering)`);
+      }
+    }
+
+    const self: NewMember = {
+      name: config.nodeName,
+      peerAddress: transport?.address ?? '',
+      zone: config.zone === '' ? undefined : config.zone,
+      httpAddress: '',
+      pbAddress: '',
+    };
+    loaded ??= singletonCluster(config.clusterName, config.partitions, self);
+    const initial = updateMemberInfo(loaded, { ...self, httpAddress: memberOf(loaded, self.name)?.httpAddress ?? '', pbAddress: memberOf(loaded, self.name)?.pbAddress ?? '' }, self.name);
+    const file = new ClusterStateFile(deps.dataDir);
+    await file.save(initial);
+
+    const peers: MembershipTransport = transport === undefined ? noPeers : transport;
+    // eslint-disable-next-line prefer-const -- the router's view needs the handoff, which needs the router
+    let handoff: Handoff;
+    // eslint-disable-next-line prefer-const
+    let membership: Membership;
+    const router = new ClusterRouter(deps.supervisor, peers, {
+      self: config.nodeName,
+      ownerOf: (p) => membership.state.ring[p]!.owner,
+      serves: (p) => {
+        const entry = membership.state.ring[p]!;
+        return entry.owner === config.nodeName || entry.next === config.nodeName || handoff.holds(p);
+      },
+    }, deps.toCoordinators);
+    router.internalTimeoutMs = Math.max(config.maxTimeoutMs, 30_000);
+    membership = new Membership({
+      self,
+      initial,
+      nVal: deps.nVal,
+      gossipIntervalMs: config.gossipIntervalMs,
+      controlTimeoutMs: 10_000,
+      file,
+      transport: peers,
+      log,
+      random: Math.random,
+      holdsNoData: async () => {
+        for (let p = 0; p < config.partitions; p++) if ((await deps.supervisor.countKeys(p)) > 0) return false;
+        return true;
+      },
+    });
+    handoff = new Handoff({
+      membership,
+      router,
+      send: (to, message) => peers.send(to, message),
+      host: deps.supervisor,
+      concurrency: config.handoffConcurrency,
+      batchItems: config.handoffBatchItems,
+      batchBytes: config.handoffBatchBytes,
+      graceMs: config.handoffGraceMs,
+      retryMs: config.handoffRetryMs,
+      ackTimeoutMs: 30_000,
+      scanIntervalMs: 10_000,
+      log,
+    });
+    membership.onChange((state, previous) => {
+      handoff.reconcile();
+      const me = memberOf(state, config.nodeName);
+      if (me?.status === 'left' && memberOf(previous, config.nodeName)?.status !== 'left') {
+        log.warn('this node has left the cluster and owns no partitions; it can be stopped');
+      }
+    });
+    onMessage = (from, message) => {
+      switch (message.kind) {
+        case 'vnodeRequest':
+          router.onPeerRequest(from, message.request);
+          return;
+        case 'vnodeReply':
+          router.onPeerReply(from, message.reply);
+          return;
+        case 'gossip':
+          membership.onGossip(from, message.state);
+          return;
+        case 'handoffBatch':
+          handoff.onBatch(from, message);
+          return;
+        case 'handoffAck':
+          handoff.onAck(from, message);
+          return;
+        case 'control':
+          membership.onControl(from, message.requestId, message.body);
+          return;
+        case 'controlReply':
+          membership.onControlReply(message.requestId, message.body);
+          return;
+      }
+    };
+    onPeerDown = (name, reason) => {
+      log.info({ peer: name, reason }, 'peer connection down');
+      router.onPeerDown(name, reason);
+    };
+    const sweepTimer = setInterval(() => router.sweep(Date.now()), 1000);
+    sweepTimer.unref();
+    const node = new ClusterNode(router, membership, handoff, transport, deps, sweepTimer);
+    membership.start();
+    handoff.start();
+    log.info({ cluster: config.clusterName, peer: transport?.address ?? 'disabled', members: activeMembers(initial).length }, 'cluster services started');
+    return node;
+  }
+
+  /** Records the client-facing addresses once the front ends listen. */
+  setClientAddresses(httpAddress: string, pbAddress: string): void {
+    const me = memberOf(this.membership.state, this.deps.config.nodeName);
+    if (me === undefined) return;
+    this.membership.update(updateMemberInfo(this.membership.state, { name: me.name, peerAddress: me.peerAddress, zone: me.zone, httpAddress, pbAddress }, me.name), true);
+  }
+
+  get peerAddress(): string | undefined {
+    return this.transport?.address;
+  }
+
+  /** Joins on start (`--join`): retried until it works or the node stops, then committed. */
+  async joinOnStart(seed: string, stopped: () => boolean): Promise<void> {
+    const { log } = this.deps;
+    if (activeMembers(this.membership.state).length > 1) {
+      log.info({ seed }, 'already a member of a cluster; --join has nothing to do');
+      return;
+    }
+    let delayMs = 200;
+    while (!stopped()) {
+      const joined = await this.membership.join(seed);
+      if (joined.ok) break;
+      if (joined.error.code === 'invalid_request') {
+        log.error({ seed, reason: joined.error.message }, 'cannot join the cluster');
+        return;
+      }
+      log.warn({ seed, reason: joined.error.message, retryMs: delayMs }, 'join failed; retrying');
+      await new Promise((r) => setTimeout(r, delayMs));
+      delayMs = Math.min(delayMs * 2, 5000);
+    }
+    delayMs = 200;
+    while (!stopped()) {
+      if (memberOf(this.membership.state, this.deps.config.nodeName)?.staged !== true) return; // someone committed it
+      const committed = await this.membership.commit();
+      if (committed.ok) {
+        log.info({ moves: committed.value.moves.length }, 'joined and committed the plan');
+        return;
+      }
+      log.warn({ reason: committed.error.message, retryMs: delayMs }, 'commit after join failed; retrying');
+      await new Promise((r) => setTimeout(r, delayMs));
+      delayMs = Math.min(delayMs * 2, 5000);
+    }
+  }
+
+  // ---- ClusterAdmin
+
+  async status(): Promise<unknown> {
+    const state = this.membership.state;
+    const transfers = pendingTransfers(state);
+    const peers = new Map((this.transport?.peers() ?? []).map((p) => [p.name, p]));
+    return {
+      cluster: state.clusterName,
+      node: this.deps.config.nodeName,
+      claimant: claimantOf(state) ?? null,
+      partitions: state.partitions,
+      ringVersion: ringVersion(state),
+      members: state.members.map((m) => ({
+        name: m.name,
+        status: m.status,
+        staged: m.staged,
+        zone: m.zone ?? null,
+        peerAddress: m.peerAddress,
+        httpAddress: m.httpAddress,
+        pbAddress: m.pbAddress,
+        partitionsOwned: partitionsOwnedBy(state, m.name).length,
+        partitionsIncoming: transfers.filter((t) => t.to === m.name).length,
+        partitionsOutgoing: transfers.filter((t) => t.from === m.name).length,
+        connected: m.name === this.deps.config.nodeName ? true : peers.get(m.name)?.connected ?? false,
+      })),
+      pendingTransfers: transfers.length,
+      transfers: this.handoff.status(),
+      staged: this.membership.plan(),
+    };
+  }
+
+  ring(): unknown {
+    const state = this.membership.state;
+    return {
+      partitions: state.partitions,
+      ringVersion: ringVersion(state),
+      owners: state.ring.map((e, partition) => ({ partition, owner: e.owner, next: e.next ?? null })),
+    };
+  }
+
+  plan(): unknown {
+    return this.membership.plan();
+  }
+
+  async join(seed: string): Promise<Result<unknown>> {
+    if (!/^[^\s:]+:\d{1,5}$/.test(seed)) return fail('invalid_request', `the seed must be host:port of a member's peer listener, got "${seed}"`);
+    const joined = await this.membership.join(seed);
+    if (!joined.ok) return joined;
+    return ok({ joined: true, members: activeMembers(joined.value).map((m) => m.name), staged: true });
+  }
+
+  leave(node: string | undefined): Result<unknown> {
+    const left = this.membership.leave(node);
+    if (!left.ok) return left;
+    return ok({ staged: true, leaving: node ?? this.deps.config.nodeName });
+  }
+
+  async commit(): Promise<Result<unknown>> {
+    return this.membership.commit();
+  }
+
+  clear(): unknown {
+    this.membership.clear();
+    return { cleared: true };
+  }
+
+  stats(): unknown {
+    return {
+      ringVersion: ringVersion(this.membership.state),
+      members: activeMembers(this.membership.state).length,
+      router: this.router.counts,
+      gossip: this.membership.counts,
+      handoff: this.handoff.counts,
+      transfers: this.handoff.status(),
+      peers: this.transport?.peers() ?? [],
+    };
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    this.handoff.stop();
+    this.membership.stop();
+    await this.transport?.close();
+  }
+}
