@@ -93,13 +93,17 @@ function printStatus(status: Record<string, unknown>): void {
       `${String(m['name']).padEnd(28)} ${status_.padEnd(10)} ${String(m['partitionsOwned']).padStart(5)} ${String(m['partitionsIncoming']).padStart(4)} ${String(m['partitionsOutgoing']).padStart(4)} ${(m['connected'] === true ? 'up' : 'down').padEnd(6)} ${String(m['peerAddress'])}`,
     );
   }
-  writeLine(process.stdout, '(* staged: not yet committed; run `ringkv cluster plan` and `ringkv cluster commit`)');
+  if (members.some((m) => m['staged'] === true)) writeLine(process.stdout, '(* staged, not yet committed: see `ringkv cluster plan`, then `ringkv cluster commit`)');
   const transfers = status['transfers'] as Record<string, unknown>[];
-  writeLine(process.stdout, `pending transfers in the cluster: ${String(status['pendingTransfers'])}; sent from this node:`);
-  if (transfers.length === 0) writeLine(process.stdout, '  none');
-  for (const t of transfers) {
+  writeLine(process.stdout, `pending transfers in the cluster: ${String(status['pendingTransfers'])}`);
+  if (transfers.length === 0) return;
+  // Partitions in grace (handed off, copy kept a little longer) are counted; the rest listed.
+  const inGrace = transfers.filter((t) => t['phase'] === 'grace' || t['phase'] === 'dropping').length;
+  const active = transfers.filter((t) => t['phase'] !== 'grace' && t['phase'] !== 'dropping');
+  writeLine(process.stdout, `sent from this node: ${active.length} in progress or waiting, ${inGrace} handed off and in their grace period`);
+  for (const t of active) {
     const eta = t['etaSeconds'] === null ? '' : `, eta ${String(t['etaSeconds'])} s`;
-    const error = t['lastError'] === null ? '' : `, last error: ${String(t['lastError'])}`;
+    const error = t['blocked'] !== null ? `; ${String(t['blocked'])}` : t['lastError'] === null ? '' : `, last error: ${String(t['lastError'])}`;
     writeLine(
       process.stdout,
       `  partition ${String(t['partition'])} -> ${String(t['to'])}: ${String(t['phase'])}, ${String(t['keysSent'])}/${String(t['keysTotal'])} keys, ${String(t['bytesSent'])} bytes, ${String(t['keysPerSecond'])} keys/s${eta}${error}`,

@@ -290,7 +290,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
           maxFrameBytes: config.maxRequestBodyBytes,
           log,
         },
-        { kv, bucketTypes, nodeName: config.nodeName, partitions: config.partitions, generateKey: () => randomBytes(15).toString('base64url') },
+        { kv, bucketTypes, nodeName: config.nodeName, partitions: config.partitions, ownerOf: (p) => clusterNode.membership.state.ring[p]!.owner, generateKey: () => randomBytes(15).toString('base64url') },
       );
     } catch (error) {
       await resp?.close();

@@ -199,11 +199,23 @@ test('relations between limits are checked', (t) => {
     [{ walSegmentBytesMax: '128MiB', checkpointWalBytes: '64MiB' }, /^checkpointWalBytes: must be at least walSegmentBytesMax/],
     [{ httpHeadersTimeoutMs: 40_000 }, /^httpHeadersTimeoutMs: must be at most httpRequestTimeoutMs \(30000\), got 40000/],
     [{ partitions: 2 }, /^defaultNVal: must be at most partitions \(2\), got 3/],
+    [{ peerHost: '10.0.0.5' }, /^clusterSecret: must be set .* when the node-to-node listener is on a non-loopback address \(peerHost 10\.0\.0\.5\)/],
+    [{ peerMaxFrameBytes: '64KiB' }, /^peerMaxFrameBytes: must be at least twice max\(maxRequestBodyBytes, handoffBatchBytes\)/],
+    [{ peerSendQueueBytesMax: '1MiB' }, /^peerSendQueueBytesMax: must be at least twice peerMaxFrameBytes/],
+    [{ peerReconnectMinMs: 10_000, peerReconnectMaxMs: 1000 }, /^peerReconnectMaxMs: must be at least peerReconnectMinMs \(10000\), got 1000/],
+    [{ handoffBatchItems: 1000 }, /^handoffBatchItems: must be at most half of vnodeMailboxCapacity \(512\), got 1000/],
   ];
   for (const [flags, pattern] of cases) {
     const problems = problemsOf(t, { flags, env: {} });
     t.true(hasProblem(problems, pattern), `${JSON.stringify(flags)} gave ${JSON.stringify(problems)}`);
   }
+});
+
+test('a non-loopback peer listener is allowed with a secret, or with the peer listener off', (t) => {
+  t.notThrows(() => loadConfig({ flags: { peerHost: '10.0.0.5' }, env: { RINGKV_CLUSTER_SECRET: 'sixteen-chars-at-least' } }));
+  t.notThrows(() => loadConfig({ flags: { peerHost: '10.0.0.5', peerPort: 0 }, env: {} }));
+  t.notThrows(() => loadConfig({ flags: { peerHost: '127.0.0.2' }, env: {} }));
+  t.true(hasProblem(problemsOf(t, { flags: {}, env: { RINGKV_CLUSTER_SECRET: 'short' } }), /^clusterSecret: must be empty .* or 16 to 1024 characters/));
 });
 
 test('a relation is not reported against a field that is itself invalid', (t) => {

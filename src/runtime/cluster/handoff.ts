@@ -75,6 +75,8 @@ export interface TransferStatus {
   readonly keysPerSecond: number;
   readonly etaSeconds: number | null;
   readonly lastError: string | null;
+  /** Why it is not moving, when it is not. */
+  readonly blocked: string | null;
 }
 
 export class Handoff {
@@ -361,6 +363,12 @@ export class Handoff {
         keysPerSecond: Math.round(rate),
         etaSeconds: t.phase === 'sending' && rate > 0 ? Math.ceil(left / rate) : null,
         lastError: t.lastError ?? null,
+        blocked:
+          t.phase === 'queued'
+            ? `waiting for a transfer slot (handoffConcurrency ${this.options.concurrency})`
+            : t.phase === 'waiting-retry'
+              ? `retrying after a failure: ${t.lastError ?? 'unknown'}`
+              : null,
       };
     });
   }

@@ -26,6 +26,8 @@ export interface BucketHandlerDeps {
   readonly nodeName: string;
   /** Q, the partitions of the ring. */
   readonly partitions: number;
+  /** The node owning a partition (this node when it is alone). */
+  readonly ownerOf?: (partition: number) => string;
 }
 
 export const fixedPropsMessage =
@@ -92,7 +94,8 @@ export function handleResetBucket(deps: BucketHandlerDeps, m: RpbResetBucketReq)
 /**
  * RpbGetBucketKeyPreflistReq: the n_val partitions holding the key's replicas. `partition` is the
  * partition number (0 … Q-1), which is what Riak sends (riak_core_apl:get_apl_ann_with_pnum), not
- * the 160-bit ring index. One node holds every partition, so each is a primary on this node.
+ * the 160-bit ring index. Each is a primary on the node owning that partition in this node's view
+ * of the ring (fallbacks come with sloppy quorum).
  */
 export function handleGetPreflist(deps: BucketHandlerDeps, m: RpbGetBucketKeyPreflistReq): Buffer {
   const found = propsOfType(deps, bucketTypeOf(m.type));
@@ -101,7 +104,10 @@ export function handleGetPreflist(deps: BucketHandlerDeps, m: RpbGetBucketKeyPre
   if (m.key.length === 0) return failure({ code: 'invalid_request', message: 'the key is empty' });
   const storageKey = encodeStorageKey({ type: found.value.name, bucket: m.bucket, key: m.key });
   const first = partitionOf(storageKey, deps.partitions);
-  const node = bytesOf(deps.nodeName);
-  const preflist = preferencePartitions(first, found.value.props.nVal, deps.partitions).map((partition) => ({ partition, node, primary: true }));
+  const preflist = preferencePartitions(first, found.value.props.nVal, deps.partitions).map((partition) => ({
+    partition,
+    node: bytesOf(deps.ownerOf?.(partition) ?? deps.nodeName),
+    primary: true,
+  }));
   return encodeMessageFrame(MessageCode.GetBucketKeyPreflistResp, 'RpbGetBucketKeyPreflistResp', { preflist });
 }

@@ -31,6 +31,8 @@ export interface PbFrontEndDeps {
   readonly nodeName: string;
   /** Q, the partitions of the ring, for preference lists. */
   readonly partitions: number;
+  /** The node owning a partition, for preference lists. */
+  readonly ownerOf?: (partition: number) => string;
   /** A fresh key for a put that names none. */
   readonly generateKey: () => string;
 }
