@@ -150,3 +150,34 @@ test.serial('a node restarted on its data directory keeps its cluster; another c
     await a.cleanup();
   }
 });
+
+test.serial('a transfer interrupted by a restart of the sending node resumes and completes; nothing is lost', async (t) => {
+  t.timeout(120_000);
+  const slow = { RINGKV_HANDOFF_BATCH_ITEMS: '4', RINGKV_HANDOFF_CONCURRENCY: '1' };
+  let a = await clusterNode('a', {}, slow);
+  const b = await clusterNode('b');
+  try {
+    const keys = Array.from({ length: 1200 }, (_, i) => `k${i}`);
+    for (let i = 0; i < keys.length; i += 50) {
+      await Promise.all(keys.slice(i, i + 50).map(async (k) => t.is((await fetch(`${http(a)}/v1/buckets/b/keys/${k}`, { method: 'PUT', body: `v-${k}` })).status, 204)));
+    }
+    t.is((await call(b, 'POST', 'join', { seed: a.node.addresses.peer })).status, 200);
+    t.is((await call(b, 'POST', 'commit')).status, 200);
+    await until('a transfer under way', async () => {
+      const s = await call(a, 'GET', 'status');
+      return (s.body['transfers'] as { phase: string; keysSent: number }[]).some((tr) => tr.phase === 'sending' && tr.keysSent > 0);
+    });
+    a = await a.restart({ peerPort: await freePort() });
+    const resumed = await call(a, 'GET', 'status');
+    t.true((resumed.body['pendingTransfers'] as number) > 0, 'the restarted node still owes transfers');
+    await until('transfers to finish after the restart', async () => (await call(b, 'GET', 'status')).body['pendingTransfers'] === 0, 90_000);
+    for (const k of keys) {
+      const read = await fetch(`${http(b)}/v1/buckets/b/keys/${k}?r=all`);
+      t.is(read.status, 200, k);
+      t.is(await read.text(), `v-${k}`);
+    }
+  } finally {
+    await b.cleanup();
+    await a.cleanup();
+  }
+});
