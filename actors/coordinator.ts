@@ -7,16 +7,29 @@ import { type CoordinatorEffect, GetCoordinator, ListCoordinator, type ListEffec
 import type { ResolvedRead, ResolvedWrite } from '../src/core/bucket.js';
 import { type Result, fail } from '../src/core/errors.js';
 import type { GetReply, PutReply } from '../src/core/kv.js';
-import type { VnodePut, VnodeReply } from '../src/core/messages.js';
+import type { VnodePut, VnodeReply, VnodeRequest } from '../src/core/messages.js';
 import type { Clock, TimerHandle, VnodeRouter } from './ports.js';
 
 type AnyCoordinator = GetCoordinator | PutCoordinator | ListCoordinator;
 
+/** Where a request's replicas are when some primaries are replaced by fallbacks (sloppy quorum). */
+export interface Placement {
+  /** Partition → the fallback node serving it in place of its down owner. */
+  readonly fallbacks: ReadonlyMap<number, string>;
+}
+
 interface Running {
   readonly coordinator: AnyCoordinator;
+  readonly placement: Placement | undefined;
   readonly timer: TimerHandle;
   resolve: ((result: Result<never>) => void) | undefined;
   readonly onItems: ((items: readonly Uint8Array[]) => void) | undefined;
+}
+
+const noFallbacks: ReadonlySet<number> = new Set();
+
+function fallbackSet(placement: Placement | undefined): ReadonlySet<number> {
+  return placement === undefined || placement.fallbacks.size === 0 ? noFallbacks : new Set(placement.fallbacks.keys());
 }
 
 export class CoordinatorActor {
@@ -33,8 +46,8 @@ export class CoordinatorActor {
     return this.running.size;
   }
 
-  get(preferenceList: readonly number[], storageKey: Uint8Array, quorum: ResolvedRead): Promise<Result<GetReply>> {
-    return this.run((id) => new GetCoordinator(id, preferenceList, storageKey, quorum), quorum.timeoutMs);
+  get(preferenceList: readonly number[], storageKey: Uint8Array, quorum: ResolvedRead, placement?: Placement): Promise<Result<GetReply>> {
+    return this.run((id) => new GetCoordinator(id, preferenceList, storageKey, quorum, fallbackSet(placement)), quorum.timeoutMs, undefined, placement);
   }
 
   put(
@@ -42,8 +55,14 @@ export class CoordinatorActor {
     put: Omit<VnodePut, 'type' | 'requestId' | 'partition' | 'localReplicas'>,
     quorum: ResolvedWrite,
     returnBody: boolean,
+    placement?: Placement,
   ): Promise<Result<PutReply>> {
-    return this.run((id) => new PutCoordinator(id, preferenceList, put, quorum, returnBody, (p) => this.router.hostOf(p)), quorum.timeoutMs);
+    return this.run(
+      (id) => new PutCoordinator(id, preferenceList, put, quorum, returnBody, (p) => this.router.hostOf(p), fallbackSet(placement)),
+      quorum.timeoutMs,
+      undefined,
+      placement,
+    );
   }
 
   /** Lists the live keys of a bucket (or, bucket undefined, the buckets of a type) over all partitions. */
@@ -64,7 +83,7 @@ export class CoordinatorActor {
     this.perform(reply.requestId, entry, entry.coordinator.onReply(reply));
   }
 
-  private run<T>(make: (id: number) => AnyCoordinator, timeoutMs: number, onItems?: (items: readonly Uint8Array[]) => void): Promise<Result<T>> {
+  private run<T>(make: (id: number) => AnyCoordinator, timeoutMs: number, onItems?: (items: readonly Uint8Array[]) => void, placement?: Placement): Promise<Result<T>> {
     if (this.running.size >= this.inflightMax) {
       return Promise.resolve(fail('overload', `${this.running.size} requests in flight on this node, the limit is ${this.inflightMax}; retry later`));
     }
@@ -75,7 +94,7 @@ export class CoordinatorActor {
         const entry = this.running.get(id);
         if (entry !== undefined) this.perform(id, entry, entry.coordinator.onTimeout());
       });
-      const entry: Running = { coordinator, timer, resolve: resolve as (result: Result<never>) => void, onItems };
+      const entry: Running = { coordinator, placement, timer, resolve: resolve as (result: Result<never>) => void, onItems };
       this.running.set(id, entry);
       this.perform(id, entry, coordinator.start());
     });
@@ -84,7 +103,9 @@ export class CoordinatorActor {
   private perform(id: number, entry: Running, effects: readonly (CoordinatorEffect<unknown> | ListEffect)[]): void {
     for (const effect of effects) {
       if (effect.type === 'send') {
-        this.router.send(effect.request);
+        const fallback = entry.placement?.fallbacks.get(effect.request.partition);
+        if (fallback === undefined) this.router.send(effect.request);
+        else this.router.send({ ...effect.request, fallback: true } as VnodeRequest, fallback);
       } else if (effect.type === 'items') {
         entry.onItems?.(effect.items);
       } else {

@@ -17,7 +17,8 @@ import type { VnodeReply, VnodeRequest } from '../src/core/messages.js';
 
 /** Delivers vnode requests to whichever host owns the partition; replies come back by callback. */
 export interface VnodeRouter {
-  send(request: VnodeRequest): void;
+  /** Sends to the node owning the partition, or to `node` (a fallback standing in for it). */
+  send(request: VnodeRequest, node?: string): void;
   /** The host (worker, later node and worker) of a partition's vnode. */
   hostOf(partition: number): number;
 }

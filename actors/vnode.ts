@@ -65,7 +65,7 @@ export class VnodeActor {
       case 'VnodeReplicate': {
         const merged = applyReplicate(this.storage.get(partition, storageKey), request.object);
         const lsn = merged === undefined ? this.storage.pendingLsnOf(partition, storageKey) : this.storage.put(partition, storageKey, merged);
-        return { early: [], reply: { type: 'VnodeReplicateReply', requestId, partition }, durableLsn: lsn };
+        return { early: [], reply: { type: 'VnodeReplicateReply', requestId, partition, changed: merged !== undefined }, durableLsn: lsn };
       }
       default:
         return assertNever(request);

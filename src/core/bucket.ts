@@ -49,6 +49,8 @@ export interface ResolvedRead {
   readonly basicQuorum: boolean;
   readonly timeoutMs: number;
   readonly allowMult: boolean;
+  /** Whether fallbacks may stand in for primaries on down nodes (default true). */
+  readonly sloppyQuorum: boolean;
 }
 
 export interface ResolvedWrite {
@@ -60,6 +62,7 @@ export interface ResolvedWrite {
   readonly maxSiblings: number;
   readonly lastWriteWins: boolean;
   readonly allowMult: boolean;
+  readonly sloppyQuorum: boolean;
 }
 
 function resolveQuorum(name: string, value: Quorum | undefined, fallback: QuorumSetting, n: number, min: number): Result<number> {
@@ -108,6 +111,7 @@ export function resolveRead(props: BucketProps, options: ReadOptions, limits: Re
     basicQuorum: options.basicQuorum ?? props.basicQuorum,
     timeoutMs: timeoutMs.value,
     allowMult: props.allowMult,
+    sloppyQuorum: options.sloppyQuorum ?? true,
   });
 }
 
@@ -131,5 +135,6 @@ export function resolveWrite(props: BucketProps, options: WriteOptions, limits: 
     maxSiblings: props.maxSiblings ?? limits.maxSiblings,
     lastWriteWins: props.lastWriteWins,
     allowMult: props.allowMult,
+    sloppyQuorum: options.sloppyQuorum ?? true,
   });
 }

@@ -5,11 +5,12 @@
 // converge whatever order gossip delivers them in.
 //
 // Membership records may be written by any node (a join is recorded by the node the joiner
-// contacted, a staged leave by whoever ran the command). Ring ownership is written only by the
-// claimant — the lowest-named valid member — when it commits a plan, and by a partition's old
-// owner when its transfer to the new owner has completed. One writer per decision keeps two nodes
-// from committing different plans at once; the register order settles the rare overlap while the
-// claimant itself changes.
+// contacted, a staged leave by whoever ran the command). Each partition has two registers with one
+// kind of writer each: its `owner`, written by the old owner when a transfer completes, and its
+// `target` (where it is heading), written only by the claimant — the lowest-named valid member —
+// when it commits a plan. Kept apart, a completion and a new plan that cross in gossip combine
+// ("owned by B, heading to C") instead of one silently overwriting the other; the deterministic
+// simulator found that race when both lived in one register.
 
 import { claim } from './claim.js';
 import { type Result, assert, fail, ok } from './errors.js';
@@ -37,11 +38,20 @@ export interface Member {
 }
 
 export interface Ownership {
+  /** The node serving the partition now; written when a transfer completes. */
   readonly owner: string;
-  /** The node this partition is being handed to, after a committed plan moved it. */
-  readonly next: string | undefined;
   readonly epoch: number;
   readonly writer: string;
+  /** Where the partition is heading; written by the claimant's plans. Equal to owner when settled. */
+  readonly target: string;
+  readonly targetEpoch: number;
+  readonly targetWriter: string;
+  /** Derived: the node this partition is being handed to (target, when it differs from owner). */
+  readonly next: string | undefined;
+}
+
+function ownership(owner: string, epoch: number, writer: string, target: string, targetEpoch: number, targetWriter: string): Ownership {
+  return { owner, epoch, writer, target, targetEpoch, targetWriter, next: target === owner ? undefined : target };
 }
 
 export interface ClusterState {
@@ -62,7 +72,7 @@ export function singletonCluster(clusterName: string, partitions: number, self: 
     clusterName,
     partitions,
     members: [member],
-    ring: Array.from({ length: partitions }, () => ({ owner: self.name, next: undefined, epoch: 1, writer: self.name })),
+    ring: Array.from({ length: partitions }, () => ownership(self.name, 1, self.name, self.name, 1, self.name)),
   };
 }
 
@@ -70,12 +80,12 @@ function newer(a: { version: number; writer: string }, b: { version: number; wri
   return a.version > b.version || (a.version === b.version && a.writer > b.writer);
 }
 
-function newerOwnership(a: Ownership, b: Ownership): boolean {
-  return a.epoch > b.epoch || (a.epoch === b.epoch && (a.writer > b.writer || (a.writer === b.writer && ownershipKey(a) > ownershipKey(b))));
-}
-
-function ownershipKey(o: Ownership): string {
-  return `${o.owner}\u0000${o.next ?? ''}`;
+function mergeOwnership(a: Ownership, b: Ownership): Ownership {
+  const ownerFrom = b.epoch > a.epoch || (b.epoch === a.epoch && (b.writer > a.writer || (b.writer === a.writer && b.owner > a.owner))) ? b : a;
+  const targetFrom =
+    b.targetEpoch > a.targetEpoch || (b.targetEpoch === a.targetEpoch && (b.targetWriter > a.targetWriter || (b.targetWriter === a.targetWriter && b.target > a.target))) ? b : a;
+  if (ownerFrom === targetFrom) return ownerFrom;
+  return ownership(ownerFrom.owner, ownerFrom.epoch, ownerFrom.writer, targetFrom.target, targetFrom.targetEpoch, targetFrom.targetWriter);
 }
 
 /** Two copies of one cluster can be merged; copies of different clusters cannot. */
@@ -95,10 +105,7 @@ export function mergeClusterStates(a: ClusterState, b: ClusterState): ClusterSta
     if (have === undefined || newer(m, have)) byName.set(m.name, m);
   }
   const members = [...byName.values()].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
-  const ring = a.ring.map((entry, p) => {
-    const other = b.ring[p]!;
-    return newerOwnership(other, entry) ? other : entry;
-  });
+  const ring = a.ring.map((entry, p) => mergeOwnership(entry, b.ring[p]!));
   return { ...a, members, ring };
 }
 
@@ -117,7 +124,9 @@ export function sameState(a: ClusterState, b: ClusterState): boolean {
   for (let p = 0; p < a.ring.length; p++) {
     const x = a.ring[p]!;
     const y = b.ring[p]!;
-    if (x.epoch !== y.epoch || x.writer !== y.writer || ownershipKey(x) !== ownershipKey(y)) return false;
+    if (x.epoch !== y.epoch || x.writer !== y.writer || x.owner !== y.owner || x.targetEpoch !== y.targetEpoch || x.targetWriter !== y.targetWriter || x.target !== y.target) {
+      return false;
+    }
   }
   return true;
 }
@@ -125,7 +134,7 @@ export function sameState(a: ClusterState, b: ClusterState): boolean {
 /** A number that grows with every ownership change, for display and quick comparison. */
 export function ringVersion(state: ClusterState): number {
   let sum = 0;
-  for (const entry of state.ring) sum += entry.epoch;
+  for (const entry of state.ring) sum += entry.epoch + entry.targetEpoch;
   return sum;
 }
 
@@ -207,7 +216,7 @@ export interface Plan {
 
 /** Where each partition is heading: its pending new owner, or its owner. */
 export function targetOwners(state: ClusterState): string[] {
-  return state.ring.map((e) => e.next ?? e.owner);
+  return state.ring.map((e) => e.target);
 }
 
 /** What committing now would do: the staged changes and the partitions they move. */
@@ -238,8 +247,8 @@ export function commitPlan(state: ClusterState, nVal: number, writer: string): R
   }
   const ring = next.ring.map((entry, p) => {
     const to = plan.owners[p]!;
-    if ((entry.next ?? entry.owner) === to) return entry;
-    return { owner: entry.owner, next: to === entry.owner ? undefined : to, epoch: entry.epoch + 1, writer };
+    if (entry.target === to) return entry;
+    return ownership(entry.owner, entry.epoch, entry.writer, to, entry.targetEpoch + 1, writer);
   });
   next = settleLeavers({ ...next, ring }, writer);
   return ok({ state: next, plan });
@@ -250,7 +259,7 @@ export function completeTransfer(state: ClusterState, partition: number, from: s
   const entry = state.ring[partition]!;
   if (entry.owner !== from || entry.next !== to) return state; // superseded meanwhile
   const ring = state.ring.slice();
-  ring[partition] = { owner: to, next: undefined, epoch: entry.epoch + 1, writer };
+  ring[partition] = ownership(to, entry.epoch + 1, writer, entry.target, entry.targetEpoch, entry.targetWriter);
   return settleLeavers({ ...state, ring }, writer);
 }
 
@@ -302,35 +311,37 @@ export interface PreferenceEntry {
 /**
  * The N replicas of a key whose partition is `first`: the owners of the N partitions from there
  * on, each a primary. A primary that `isUp` rejects is replaced by the next healthy node further
- * round the ring that is not already in the list (a fallback), when there is one.
+ * round the ring that is not already in the list (a fallback); when there is none, the down
+ * primary stays in the list (its requests fail), so the list always has N entries and quorums
+ * keep their meaning.
  */
 export function preferenceList(state: ClusterState, first: number, nVal: number, isUp: (node: string) => boolean = () => true): PreferenceEntry[] {
   const q = state.ring.length;
   assert(nVal >= 1 && nVal <= q, 'n_val between 1 and the partition count');
+  const owners: string[] = [];
+  for (let i = 0; i < nVal; i++) owners.push(state.ring[(first + i) % q]!.owner);
+  const used = new Set(owners.filter((node) => isUp(node)));
   const out: PreferenceEntry[] = [];
-  const used = new Set<string>();
   for (let i = 0; i < nVal; i++) {
     const partition = (first + i) % q;
-    const node = state.ring[partition]!.owner;
-    if (isUp(node)) {
-      out.push({ partition, node, primary: true });
-      used.add(node);
+    const owner = owners[i]!;
+    if (isUp(owner)) {
+      out.push({ partition, node: owner, primary: true });
+      continue;
     }
-  }
-  for (let i = 0; i < nVal; i++) {
-    const partition = (first + i) % q;
-    const node = state.ring[partition]!.owner;
-    if (isUp(node)) continue;
-    for (let j = nVal; j < q; j++) {
+    let fallback: string | undefined;
+    for (let j = nVal; j < q && fallback === undefined; j++) {
       const candidate = state.ring[(first + j) % q]!.owner;
-      if (!used.has(candidate) && isUp(candidate)) {
-        out.push({ partition, node: candidate, primary: false });
-        used.add(candidate);
-        break;
-      }
+      if (!used.has(candidate) && isUp(candidate)) fallback = candidate;
+    }
+    if (fallback === undefined) {
+      out.push({ partition, node: owner, primary: true });
+    } else {
+      used.add(fallback);
+      out.push({ partition, node: fallback, primary: false });
     }
   }
-  return out.sort((a, b) => ((a.partition - first + q) % q) - ((b.partition - first + q) % q) || Number(b.primary) - Number(a.primary));
+  return out;
 }
 
 // Encoding for gossip and for the copy kept on disk: JSON text, checked field by field on the
@@ -340,10 +351,14 @@ const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
 export function encodeClusterState(state: ClusterState): Uint8Array {
-  return textEncoder.encode(JSON.stringify({ format: 1, ...state, ring: state.ring.map((e) => ({ ...e, next: e.next ?? null })), members: state.members.map((m) => ({ ...m, zone: m.zone ?? null })) }));
+  const ring = state.ring.map((e) => ({ owner: e.owner, epoch: e.epoch, writer: e.writer, target: e.target, targetEpoch: e.targetEpoch, targetWriter: e.targetWriter }));
+  return textEncoder.encode(JSON.stringify({ format: stateFormat, ...state, ring, members: state.members.map((m) => ({ ...m, zone: m.zone ?? null })) }));
 }
 
 export class ClusterStateError extends Error {}
+
+/** 2: a partition's owner and target are separate registers. */
+const stateFormat = 2;
 
 function field<T>(value: unknown, check: (v: unknown) => boolean, what: string): T {
   if (!check(value)) throw new ClusterStateError(`invalid cluster state: ${what}`);
@@ -362,7 +377,7 @@ export function decodeClusterState(bytes: Uint8Array): ClusterState {
     throw new ClusterStateError(`invalid cluster state: ${(error as Error).message}`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ClusterStateError('invalid cluster state: not a JSON object');
-  field(raw.format, (v) => v === 1, 'format must be 1');
+  field(raw.format, (v) => v === stateFormat, `format must be ${stateFormat}`);
   const clusterName = field<string>(raw.clusterName, isString, 'clusterName');
   const partitions = field<number>(raw.partitions, (v) => isCount(v) && (v as number) > 0, 'partitions');
   const isObjectArray = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x));
@@ -382,11 +397,15 @@ export function decodeClusterState(bytes: Uint8Array): ClusterState {
   const names = new Set(members.map((m) => m.name));
   if (names.size !== members.length) throw new ClusterStateError('invalid cluster state: duplicate member names');
   const ringRaw = field<Record<string, unknown>[]>(raw.ring, (v) => isObjectArray(v) && (v as unknown[]).length === partitions, 'ring must have one entry per partition');
-  const ring: Ownership[] = ringRaw.map((e, p) => ({
-    owner: field<string>(e.owner, (v) => isString(v) && names.has(v as string), `ring[${p}].owner must be a member`),
-    next: field<string | null>(e.next ?? null, (v) => v === null || (isString(v) && names.has(v as string)), `ring[${p}].next must be a member`) ?? undefined,
-    epoch: field<number>(e.epoch, isCount, `ring[${p}].epoch`),
-    writer: field<string>(e.writer, isString, `ring[${p}].writer`),
-  }));
+  const ring: Ownership[] = ringRaw.map((e, p) =>
+    ownership(
+      field<string>(e.owner, (v) => isString(v) && names.has(v as string), `ring[${p}].owner must be a member`),
+      field<number>(e.epoch, isCount, `ring[${p}].epoch`),
+      field<string>(e.writer, isString, `ring[${p}].writer`),
+      field<string>(e.target, (v) => isString(v) && names.has(v as string), `ring[${p}].target must be a member`),
+      field<number>(e.targetEpoch, isCount, `ring[${p}].targetEpoch`),
+      field<string>(e.targetWriter, isString, `ring[${p}].targetWriter`),
+    ),
+  );
   return { clusterName, partitions, members, ring };
 }

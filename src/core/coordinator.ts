@@ -11,6 +11,8 @@ import type { VnodePut, VnodeReply, VnodeRequest } from './messages.js';
 import { type KvObject, liveSiblings, mergeObjects, newestSibling, sameVersion, toContent } from './object.js';
 import type { ResolvedRead, ResolvedWrite } from './bucket.js';
 
+const noFallbacks: ReadonlySet<number> = new Set();
+
 export type CoordinatorEffect<T> =
   | { readonly type: 'send'; readonly request: VnodeRequest }
   | { readonly type: 'reply'; readonly result: Result<T> };
@@ -39,6 +41,10 @@ export class PutCoordinator {
   private candidate = 0;
   private acks = 0;
   private failures = 0;
+  /** Acknowledgements and failures of primaries (not fallbacks), for pw. */
+  private primaryAcks = 0;
+  private primaryFailures = 0;
+  private readonly primaries: number;
   /** Replicas whose final answer (durable ack or failure) is in. */
   private answered = 0;
   private replied = false;
@@ -57,8 +63,21 @@ export class PutCoordinator {
     private readonly returnBody: boolean,
     /** Which host holds each partition; replicas on the coordinating replica's host are written there. */
     private readonly hostOf: (partition: number) => number,
+    /** Partitions of the list served by a fallback standing in for a down primary. */
+    private readonly fallbacks: ReadonlySet<number> = noFallbacks,
   ) {
-    this.needed = Math.max(quorum.w, quorum.dw, quorum.pw, 1);
+    this.needed = Math.max(quorum.w, quorum.dw, 1);
+    this.primaries = preferenceList.filter((p) => !fallbacks.has(p)).length;
+  }
+
+  private countFailure(partition: number): void {
+    this.failures++;
+    if (!this.fallbacks.has(partition)) this.primaryFailures++;
+  }
+
+  /** The quorum can no longer be met by the replicas still to answer. */
+  private get unreachable(): boolean {
+    return this.preferenceList.length - this.failures < this.needed || this.primaries - this.primaryFailures < this.quorum.pw;
   }
 
   get finished(): boolean {
@@ -66,6 +85,9 @@ export class PutCoordinator {
   }
 
   start(): CoordinatorEffect<PutReply>[] {
+    if (this.primaries < this.quorum.pw) {
+      return this.finish([{ type: 'reply', result: fail('insufficient_vnodes', `pw is ${this.quorum.pw} but only ${this.primaries} of ${this.preferenceList.length} replicas are primaries on reachable nodes; nothing was written`) }]);
+    }
     return [this.sendPut()];
   }
 
@@ -106,17 +128,17 @@ export class PutCoordinator {
   }
 
   private onCoordinatingFailed(error: KvError): CoordinatorEffect<PutReply>[] {
-    this.failures++;
+    this.countFailure(this.coordinating);
     this.failed.add(this.coordinating);
     const left = this.preferenceList.length - this.failures;
-    if (isReplicaUnavailable(error) && this.candidate + 1 < this.preferenceList.length && left >= this.needed) {
+    if (isReplicaUnavailable(error) && this.candidate + 1 < this.preferenceList.length && !this.unreachable) {
       this.candidate++;
       return [this.sendPut()];
     }
     // A full queue is a designed answer (retry later), so it stays `overload` for the client.
     const answer: KvError =
       isReplicaUnavailable(error) && error.code !== 'overload'
-        ? { code: 'insufficient_vnodes', message: `only ${left} of ${this.preferenceList.length} replicas reachable, ${this.needed} needed (${error.message})` }
+        ? { code: 'insufficient_vnodes', message: `only ${left} of ${this.preferenceList.length} replicas reachable (${this.primaries - this.primaryFailures} primaries), ${this.needed} needed${this.quorum.pw > 0 ? `, ${this.quorum.pw} of them primaries` : ''} (${error.message})` }
         : error;
     return this.finish([{ type: 'reply', result: { ok: false, error: answer } }]);
   }
@@ -125,8 +147,10 @@ export class PutCoordinator {
     // A replica that failed as a coordinating candidate has been counted already.
     if (this.failed.has(reply.partition)) return [];
     const fromCoordinating = reply.partition === this.coordinating;
-    if (reply.type === 'VnodeReplicateReply' || (reply.type === 'VnodePutReply' && fromCoordinating)) this.acks++;
-    else if (reply.type === 'VnodeFailed') this.failures++;
+    if (reply.type === 'VnodeReplicateReply' || (reply.type === 'VnodePutReply' && fromCoordinating)) {
+      this.acks++;
+      if (!this.fallbacks.has(reply.partition)) this.primaryAcks++;
+    } else if (reply.type === 'VnodeFailed') this.countFailure(reply.partition);
     else return [];
     this.answered++;
     return this.tally();
@@ -134,13 +158,14 @@ export class PutCoordinator {
 
   private tally(): CoordinatorEffect<PutReply>[] {
     const effects: CoordinatorEffect<PutReply>[] = [];
-    if (!this.replied && this.acks >= this.needed) {
+    if (!this.replied && this.acks >= this.needed && this.primaryAcks >= this.quorum.pw) {
       this.replied = true;
       const contents = this.returnBody ? visibleContents(this.result!, this.quorum.allowMult) : undefined;
       effects.push({ type: 'reply', result: ok({ context: encodeContext(this.result!.vv), contents }) });
-    } else if (!this.replied && this.preferenceList.length - this.failures < this.needed) {
+    } else if (!this.replied && this.unreachable) {
       this.replied = true;
-      effects.push({ type: 'reply', result: fail('insufficient_vnodes', `the write reached ${this.acks} of ${this.preferenceList.length} replicas, ${this.needed} needed; it may still be visible on those it reached`) });
+      const primaries = this.quorum.pw > 0 ? ` (${this.primaryAcks} primaries, ${this.quorum.pw} needed)` : '';
+      effects.push({ type: 'reply', result: fail('insufficient_vnodes', `the write reached ${this.acks} of ${this.preferenceList.length} replicas${primaries}, ${this.needed} needed; it may still be visible on those it reached`) });
     }
     if (this.answered >= this.preferenceList.length) this.state = 'done';
     return effects;
@@ -168,19 +193,31 @@ export class GetCoordinator {
   private notFound = 0;
   private errors = 0;
   private lastError: KvError | undefined;
+  /** Replies from primaries (not fallbacks) that count towards r, and primaries that failed to. */
+  private primaryOk = 0;
+  private primaryFailed = 0;
+  private readonly primaries: number;
 
   constructor(
     private readonly requestId: number,
     private readonly preferenceList: readonly number[],
     private readonly storageKey: Uint8Array,
     private readonly quorum: ResolvedRead,
-  ) {}
+    /** Partitions of the list served by a fallback standing in for a down primary. */
+    private readonly fallbacks: ReadonlySet<number> = noFallbacks,
+  ) {
+    this.primaries = preferenceList.filter((p) => !fallbacks.has(p)).length;
+  }
 
   get finished(): boolean {
     return this.state === 'done';
   }
 
   start(): CoordinatorEffect<GetReply>[] {
+    if (this.primaries < this.quorum.pr) {
+      this.state = 'done';
+      return [{ type: 'reply', result: fail('insufficient_vnodes', `pr is ${this.quorum.pr} but only ${this.primaries} of ${this.preferenceList.length} replicas are primaries on reachable nodes`) }];
+    }
     return this.preferenceList.map((partition) => ({
       type: 'send' as const,
       request: { type: 'VnodeGet' as const, requestId: this.requestId, partition, storageKey: this.storageKey },
@@ -189,13 +226,18 @@ export class GetCoordinator {
 
   onReply(reply: VnodeReply): CoordinatorEffect<GetReply>[] {
     if (this.state === 'done' || !this.preferenceList.includes(reply.partition) || this.answeredBy(reply.partition)) return [];
+    const primary = !this.fallbacks.has(reply.partition);
     if (reply.type === 'VnodeGetReply') {
       this.replies.set(reply.partition, reply.object);
       if (reply.object === undefined) this.notFound++;
       else this.found++;
+      const counts = reply.object !== undefined || this.quorum.notfoundOk;
+      if (primary && counts) this.primaryOk++;
+      else if (primary) this.primaryFailed++;
     } else if (reply.type === 'VnodeFailed') {
       this.errors++;
       this.lastError = reply.error;
+      if (primary) this.primaryFailed++;
     } else {
       return [];
     }
@@ -211,13 +253,14 @@ export class GetCoordinator {
     const n = this.preferenceList.length;
     const okCount = this.found + (this.quorum.notfoundOk ? this.notFound : 0);
     const failCount = this.errors + (this.quorum.notfoundOk ? 0 : this.notFound);
-    if (okCount >= Math.max(this.quorum.r, this.quorum.pr)) return this.reply(this.answer());
+    if (okCount >= this.quorum.r && this.primaryOk >= this.quorum.pr) return this.reply(this.answer());
     const quorumOfN = Math.floor(n / 2) + 1;
     if (this.quorum.basicQuorum && !this.quorum.notfoundOk && this.notFound >= quorumOfN) return this.reply(this.answer());
-    if (failCount > n - Math.max(this.quorum.r, this.quorum.pr)) {
+    if (failCount > n - this.quorum.r || this.primaryFailed > this.primaries - this.quorum.pr) {
       if (this.errors === 0) return this.reply(this.answer());
       if (this.lastError?.code === 'overload') return this.reply(fail('overload', `replicas are overloaded: ${this.lastError.message}; retry later`));
-      return this.reply(fail('insufficient_vnodes', `${okCount} of ${n} replicas answered, ${this.quorum.r} needed (${this.lastError?.message ?? 'unavailable'})`));
+      const primaries = this.quorum.pr > 0 ? ` (${this.primaryOk} primaries of ${this.primaries}, ${this.quorum.pr} needed)` : '';
+      return this.reply(fail('insufficient_vnodes', `${okCount} of ${n} replicas answered${primaries}, ${this.quorum.r} needed (${this.lastError?.message ?? 'unavailable'})`));
     }
     return [];
   }

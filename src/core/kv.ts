@@ -41,6 +41,8 @@ export interface ReadOptions {
   readonly notfoundOk?: boolean;
   readonly basicQuorum?: boolean;
   readonly timeoutMs?: number;
+  /** False: only primary replicas are used; a replica on a down node is not replaced by a fallback. */
+  readonly sloppyQuorum?: boolean;
 }
 
 export interface WriteOptions {
@@ -49,6 +51,8 @@ export interface WriteOptions {
   readonly pw?: Quorum;
   readonly nVal?: number;
   readonly timeoutMs?: number;
+  /** False: only primary replicas are used; a replica on a down node is not replaced by a fallback. */
+  readonly sloppyQuorum?: boolean;
 }
 
 export interface GetRequest extends ReadOptions {

@@ -11,6 +11,8 @@ export interface VnodeGet {
   readonly requestId: number;
   readonly partition: number;
   readonly storageKey: Uint8Array;
+  /** Sent to a fallback standing in for the partition's down owner (sloppy quorum). */
+  readonly fallback?: boolean;
 }
 
 /** A client write, applied by the coordinating replica, which advances the causal context once. */
@@ -35,6 +37,8 @@ export interface VnodePut {
    * each of them in the same group commit, and each answers with its own VnodeReplicateReply.
    */
   readonly localReplicas: readonly number[];
+  /** Sent to a fallback, which keeps the write as a hint for the partition's owner. */
+  readonly fallback?: boolean;
 }
 
 /** An object to merge into the replica: replication of a write, or read repair. */
@@ -44,6 +48,8 @@ export interface VnodeReplicate {
   readonly partition: number;
   readonly storageKey: Uint8Array;
   readonly object: Uint8Array;
+  /** Sent to a fallback, which keeps the object as a hint for the partition's owner. */
+  readonly fallback?: boolean;
 }
 
 /** Lists the live keys of a bucket held by one vnode, or (bucket undefined) its buckets. */
@@ -86,6 +92,8 @@ export interface VnodeReplicateReply {
   readonly type: 'VnodeReplicateReply';
   readonly requestId: number;
   readonly partition: number;
+  /** Whether the merge changed what the replica stores (false: it already had all of it). */
+  readonly changed?: boolean;
 }
 
 export interface VnodeFailed {

@@ -103,6 +103,12 @@ export interface NodeConfig {
   readonly peerReconnectMinMs: number;
   readonly peerReconnectMaxMs: number;
   readonly gossipIntervalMs: number;
+  /** How often this node tells every member it is alive (the failure detector's heartbeat). */
+  readonly heartbeatIntervalMs: number;
+  /** Phi at which a peer is suspected and routed around (phi-accrual failure detection). */
+  readonly phiThreshold: number;
+  /** How often the node looks for objects it holds for partitions it does not own (hints). */
+  readonly handoffScanIntervalMs: number;
   /** Partitions this node sends to new owners at once. */
   readonly handoffConcurrency: number;
   readonly handoffBatchItems: number;
@@ -348,6 +354,9 @@ const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
   peerReconnectMinMs: { defaultValue: 100, parse: integer(1, oneHourMs), meaning: 'first wait before reconnecting to a peer; doubles per failure' },
   peerReconnectMaxMs: { defaultValue: 5000, parse: integer(1, oneHourMs), meaning: 'longest wait between reconnection attempts' },
   gossipIntervalMs: { defaultValue: 1000, parse: integer(10, oneHourMs), meaning: 'how often the node sends its view of the cluster to a random member' },
+  heartbeatIntervalMs: { defaultValue: 1000, parse: integer(10, 60_000), meaning: 'how often the node sends every member a heartbeat for failure detection' },
+  phiThreshold: { defaultValue: 8, parse: integer(1, 64), meaning: 'phi-accrual suspicion level at which a peer is routed around (higher: slower to suspect, fewer false suspicions)' },
+  handoffScanIntervalMs: { defaultValue: 10_000, parse: integer(10, oneHourMs), meaning: 'how often the node looks for objects it holds for partitions it does not own (hints) to hand to their owners' },
   handoffConcurrency: { defaultValue: 2, parse: integer(1, 64), meaning: 'partitions this node transfers to new owners at once' },
   handoffBatchItems: { defaultValue: 256, parse: integer(1, 100_000), meaning: 'objects per handoff batch' },
   handoffBatchBytes: { defaultValue: MiB, parse: size(KiB, 256 * MiB), isSize: true, meaning: 'bytes per handoff batch (about; one object may exceed it)' },

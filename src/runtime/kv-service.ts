@@ -8,7 +8,7 @@ import { type KvErrorCode, type Result, fail } from '../core/errors.js';
 import type { DeleteReply, DeleteRequest, GetReply, GetRequest, KvService, ListBucketsRequest, ListKeysRequest, NewContent, ObjectKey, PutReply, PutRequest } from '../core/kv.js';
 import { partitionOf, preferencePartitions } from '../core/ring.js';
 import { type VersionVector, emptyVv } from '../core/version-vector.js';
-import type { CoordinatorActor } from '../../actors/coordinator.js';
+import type { CoordinatorActor, Placement } from '../../actors/coordinator.js';
 import type { NodeStats, Operation } from './stats.js';
 
 export interface KvLimits extends RequestLimits {
@@ -19,8 +19,13 @@ export interface KvLimits extends RequestLimits {
   readonly maxUserMetaBytes: number;
 }
 
+/** The replicas of a key: its N partitions, and the fallbacks standing in for down owners. */
+export type ReplicaPlacement = (first: number, nVal: number, sloppyQuorum: boolean) => { readonly partitions: readonly number[]; readonly placement?: Placement };
+
 export interface KvServiceDeps {
   readonly coordinators: CoordinatorActor;
+  /** Where replicas are; without it, the N partitions from the key's own on, all primaries. */
+  readonly replicas?: ReplicaPlacement;
   readonly bucketTypes: ReadonlyMap<string, BucketProps>;
   readonly limits: KvLimits;
   readonly stats: NodeStats;
@@ -49,7 +54,8 @@ export class KvNodeService implements KvService {
       const quorum = resolveRead(placed.value.props, request, this.deps.limits);
       if (!quorum.ok) return quorum;
       const { partition, storageKey } = placed.value;
-      return this.deps.coordinators.get(preferencePartitions(partition, quorum.value.n, this.deps.limits.partitions), storageKey, quorum.value);
+      const replicas = this.replicasOf(partition, quorum.value.n, quorum.value.sloppyQuorum);
+      return this.deps.coordinators.get(replicas.partitions, storageKey, quorum.value, replicas.placement);
     });
   }
 
@@ -128,8 +134,9 @@ export class KvNodeService implements KvService {
       return fail('invalid_request', 'if_not_modified needs the context the writer saw');
     }
     const { partition, storageKey } = placed.value;
+    const replicas = this.replicasOf(partition, quorum.value.n, quorum.value.sloppyQuorum);
     return this.deps.coordinators.put(
-      preferencePartitions(partition, quorum.value.n, this.deps.limits.partitions),
+      replicas.partitions,
       {
         storageKey,
         context: context.value,
@@ -144,7 +151,12 @@ export class KvNodeService implements KvService {
       },
       quorum.value,
       returnBody,
+      replicas.placement,
     );
+  }
+
+  private replicasOf(first: number, nVal: number, sloppyQuorum: boolean): { readonly partitions: readonly number[]; readonly placement?: Placement } {
+    return this.deps.replicas?.(first, nVal, sloppyQuorum) ?? { partitions: preferencePartitions(first, nVal, this.deps.limits.partitions) };
   }
 
   /** Checks the key and finds its bucket type and its partition (the first of its replicas). */

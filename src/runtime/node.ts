@@ -156,7 +156,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   });
   // Requests go to the local vnode hosts until the cluster router takes over (before any client can connect).
   let route: VnodeRouter = supervisor;
-  coordinators = new CoordinatorActor({ send: (r) => route.send(r), hostOf: (p) => route.hostOf(p) }, realClock, config.workers * config.workerInflightMax);
+  coordinators = new CoordinatorActor({ send: (r, node) => route.send(r, node), hostOf: (p) => route.hostOf(p) }, realClock, config.workers * config.workerInflightMax);
   try {
     await supervisor.start();
   } catch (error) {
@@ -185,6 +185,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   const startedAt = process.hrtime.bigint();
   const kv = new KvNodeService({
     coordinators,
+    replicas: (first, nVal, sloppy) => clusterNode.replicas(first, nVal, sloppy),
     bucketTypes,
     stats,
     limits: {

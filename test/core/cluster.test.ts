@@ -216,7 +216,7 @@ test('encoding round-trips any state and rejects malformed input with a clear er
   const good = JSON.parse(new TextDecoder().decode(encodeClusterState(settledCluster(['a', 'b'], 8)))) as Record<string, unknown>;
   const bad = (doc: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(doc));
   t.throws(() => decodeClusterState(new Uint8Array([0xff, 0x00])), { instanceOf: ClusterStateError });
-  t.throws(() => decodeClusterState(bad({ ...good, format: 2 })), { instanceOf: ClusterStateError, message: /format/ });
+  t.throws(() => decodeClusterState(bad({ ...good, format: 1 })), { instanceOf: ClusterStateError, message: /format must be 2/ });
   t.throws(() => decodeClusterState(bad({ ...good, ring: (good['ring'] as unknown[]).slice(1) })), { instanceOf: ClusterStateError, message: /one entry per partition/ });
   const ring = (good['ring'] as Record<string, unknown>[]).map((e, i) => (i === 0 ? { ...e, owner: 'stranger' } : e));
   t.throws(() => decodeClusterState(bad({ ...good, ring })), { instanceOf: ClusterStateError, message: /must be a member/ });
@@ -229,4 +229,22 @@ test('encoding round-trips any state and rejects malformed input with a clear er
       }
     }),
   );
+});
+
+test('a transfer completion and a plan that cross in gossip combine: owned by the new owner, heading to the plan\'s target', (t) => {
+  let state = settledCluster(['a', 'b', 'c']);
+  state = value(commitPlan(value(stageJoin(state, member('d'), 'a')), 3, 'a')).state;
+  const move = pendingTransfers(state).find((tr) => tr.to === 'd')!;
+  // The old owner completes its transfer to d ...
+  const atOldOwner = completeTransfer(state, move.partition, move.from, 'd', move.from);
+  // ... while the claimant, not yet told, commits d's leave, which sends the partition elsewhere.
+  const atClaimant = value(commitPlan(value(stageLeave(state, 'd', 'a')), 3, 'a')).state;
+  const target = atClaimant.ring[move.partition]!.target;
+  t.not(target, 'd');
+  for (const merged of [mergeClusterStates(atOldOwner, atClaimant), mergeClusterStates(atClaimant, atOldOwner)]) {
+    const entry = merged.ring[move.partition]!;
+    t.is(entry.owner, 'd', 'the completed transfer stays completed');
+    t.is(entry.next, target, 'the plan\'s move survives: d now hands the partition on');
+    t.true(pendingTransfers(merged).some((tr) => tr.partition === move.partition && tr.from === 'd' && tr.to === target));
+  }
 });

@@ -7,8 +7,8 @@ import { applyWrite, emptyObject } from '../../src/core/object.js';
 import { content } from './arbitraries.js';
 
 const key = Uint8Array.of(1);
-const write: ResolvedWrite = { n: 3, w: 2, dw: 2, pw: 0, timeoutMs: 100, maxSiblings: 10, lastWriteWins: false, allowMult: true };
-const read: ResolvedRead = { n: 3, r: 2, pr: 0, notfoundOk: true, basicQuorum: false, timeoutMs: 100, allowMult: true };
+const write: ResolvedWrite = { n: 3, w: 2, dw: 2, pw: 0, timeoutMs: 100, maxSiblings: 10, lastWriteWins: false, allowMult: true, sloppyQuorum: true };
+const read: ResolvedRead = { n: 3, r: 2, pr: 0, notfoundOk: true, basicQuorum: false, timeoutMs: 100, allowMult: true, sloppyQuorum: true };
 const put: Omit<VnodePut, 'type' | 'requestId' | 'partition' | 'localReplicas'> = {
   storageKey: key, context: [], content: content(1), deleted: false, nowMs: 5, ifNoneMatch: false, ifNotModified: false, maxSiblings: 10, lastWriteWins: false, allowMult: true,
 };
@@ -192,4 +192,52 @@ test('overloaded replicas answer overload (retry later), not insufficient_vnodes
   g.onReply({ type: 'VnodeFailed', requestId: 12, partition: 0, error: { code: 'overload', message: 'full' } });
   const gr = replies(g.onReply({ type: 'VnodeFailed', requestId: 12, partition: 1, error: { code: 'overload', message: 'full' } }))[0]!;
   t.like(gr, { ok: false, error: { code: 'overload' } });
+});
+
+test('put: pw counts primaries only; fallbacks count towards w', (t) => {
+  const fallbacks = new Set([6]);
+  // Only two primaries are reachable: pw = 3 fails before anything is written.
+  const strict = new PutCoordinator(3, [4, 5, 6], put, { ...write, w: 3, pw: 3 }, false, ownHost, fallbacks);
+  const strictStart = strict.start();
+  t.deepEqual(sends(strictStart), [], 'nothing is sent');
+  const refused = replies(strictStart);
+  t.is(refused.length, 1);
+  t.false(refused[0]!.ok);
+  if (!refused[0]!.ok) t.regex(refused[0]!.error.message, /pw is 3 but only 2 of 3 replicas are primaries/);
+  t.true(strict.finished);
+
+  const sloppy = new PutCoordinator(4, [4, 5, 6], put, { ...write, w: 3, pw: 2 }, false, ownHost, fallbacks);
+  sloppy.start();
+  sloppy.onReply({ type: 'VnodePutApplied', requestId: 4, partition: 4, object: stored(1) });
+  sloppy.onReply({ type: 'VnodePutReply', requestId: 4, partition: 4 });
+  t.deepEqual(replies(sloppy.onReply({ type: 'VnodeReplicateReply', requestId: 4, partition: 6 })), [], 'w = 3 needs the third');
+  const accepted = replies(sloppy.onReply({ type: 'VnodeReplicateReply', requestId: 4, partition: 5 }))[0]!;
+  t.true(accepted.ok);
+});
+
+test('get: pr counts primaries only; a fallback answer counts towards r', (t) => {
+  const fallbacks = new Set([2]);
+  const c = new GetCoordinator(5, [0, 1, 2], key, { ...read, r: 2, pr: 2 }, fallbacks);
+  c.start();
+  t.deepEqual(replies(c.onReply({ type: 'VnodeGetReply', requestId: 5, partition: 2, object: stored(1) })), []);
+  t.deepEqual(replies(c.onReply({ type: 'VnodeGetReply', requestId: 5, partition: 0, object: stored(1) })), [], 'r is met, pr is not');
+  const r = replies(c.onReply({ type: 'VnodeGetReply', requestId: 5, partition: 1, object: stored(1) }))[0]!;
+  t.true(r.ok);
+
+  const none = new GetCoordinator(7, [0, 1, 2], key, { ...read, r: 1, pr: 3 }, fallbacks);
+  const noneStart = none.start();
+  t.deepEqual(sends(noneStart), [], 'nothing is sent');
+  const early = replies(noneStart);
+  t.is(early.length, 1);
+  t.false(early[0]!.ok);
+
+  const d = new GetCoordinator(6, [0, 1, 2], key, { ...read, r: 1, pr: 2 }, fallbacks);
+  d.start();
+  d.onReply({ type: 'VnodeGetReply', requestId: 6, partition: 2, object: stored(1) });
+  const failed = replies(d.onReply({ type: 'VnodeFailed', requestId: 6, partition: 1, error: { code: 'worker_unavailable', message: 'down' } }))[0]!;
+  t.false(failed.ok);
+  if (!failed.ok) {
+    t.is(failed.error.code, 'insufficient_vnodes');
+    t.regex(failed.error.message, /0 primaries of 2, 2 needed/);
+  }
 });

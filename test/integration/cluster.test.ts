@@ -2,7 +2,8 @@
 // the quorum parameters with a node down, and membership changes under load with nothing lost.
 
 import test from 'ava';
-import { type ClusterNodeProcess, admin, clusterStatus, get, put, startClusterNode, stopAll, waitSettled } from './cluster-harness.js';
+import { type ClusterNodeProcess, admin, clusterStatus, fastClusterEnv, get, put, startClusterNode, stopAll, waitSettled } from './cluster-harness.js';
+import { startNodeProcess } from './process-node.js';
 
 test.serial('three nodes form a cluster; a write through one node is readable through every node', async (t) => {
   t.timeout(120_000);
@@ -32,7 +33,7 @@ test.serial('three nodes form a cluster; a write through one node is readable th
   }
 });
 
-test.serial('with a node down: quorums that the live nodes can meet succeed, the others fail with insufficient_vnodes', async (t) => {
+test.serial('with a node down: quorums the live primaries can meet succeed, strict ones fail with insufficient_vnodes', async (t) => {
   t.timeout(120_000);
   const nodes: ClusterNodeProcess[] = [];
   try {
@@ -56,8 +57,8 @@ test.serial('with a node down: quorums that the live nodes can meet succeed, the
       const old = await get(live[(i + 2) % 3]!, `q${i}`, 'r=quorum');
       t.is(old.status, 200);
       t.is(await old.text(), `v${i}`);
-      // Keys with a replica on the dead node cannot meet all.
-      const all = await put(live[i % 3]!, `other${i}`, `x${i}`, 'w=all&timeout_ms=2000');
+      // Keys with a replica on the dead node cannot meet all without fallbacks.
+      const all = await put(live[i % 3]!, `other${i}`, `x${i}`, 'w=all&sloppy_quorum=false&timeout_ms=2000');
       if (all.status !== 204) {
         strictWriteFailures++;
         t.is(all.status, 503);
@@ -127,7 +128,7 @@ test.serial('a fourth node joins and a node leaves under load: no acknowledged w
 
     const left = await admin(nodes[1]!, 'leave');
     t.is(left.status, 200, JSON.stringify(left.body));
-    const committed = await admin(nodes[2]!, 'commit');
+    const committed = await admin(nodes[1]!, 'commit');
     t.is(committed.status, 200, JSON.stringify(committed.body));
     const staying = nodes.filter((_, i) => i !== 1);
     await waitSettled(staying, staying.map((n) => n.name), 90_000);
@@ -160,6 +161,79 @@ test.serial('a fourth node joins and a node leaves under load: no acknowledged w
       }
     }
     t.is(lost, 0, 'acknowledged writes lost');
+  } finally {
+    await stopAll(nodes);
+  }
+});
+
+test.serial('sloppy quorum: with an owner down, writes go to a fallback as hints and reach the owner when it is back', async (t) => {
+  t.timeout(180_000);
+  const nodes: ClusterNodeProcess[] = [];
+  const env = { RINGKV_HANDOFF_SCAN_INTERVAL_MS: '300', RINGKV_HEARTBEAT_INTERVAL_MS: '200' };
+  try {
+    nodes.push(await startClusterNode('a', { env }));
+    for (const name of ['b', 'c', 'd']) nodes.push(await startClusterNode(name, { join: nodes[0]!.peer, env }));
+    await waitSettled(nodes, nodes.map((n) => n.name));
+    const d = nodes[3]!;
+    const dataDir = d.dataDir;
+    const peerPort = d.peer.split(':')[1]!;
+    await d.process.kill('SIGKILL');
+    const live = nodes.slice(0, 3);
+    // Wait until the others route around d (its link dropped, its heartbeats stopped).
+    const suspected = Date.now() + 20_000;
+    while (Date.now() < suspected) {
+      const views = await Promise.all(live.map((n) => clusterStatus(n) as Promise<unknown>));
+      const dDown = views.every((v) => (v as { members: { name: string; liveness: string }[] }).members.some((m) => m.name === d.name && m.liveness !== 'up'));
+      if (dDown) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    let strictRefused = 0;
+    for (let i = 0; i < 30; i++) {
+      // w = all succeeds: a fallback stands in for d where d is a primary.
+      const sloppy = await put(live[i % 3]!, `h${i}`, `v${i}`, 'w=all&dw=all');
+      t.is(sloppy.status, 204, `sloppy write h${i}: ${await sloppy.text()}`);
+      if (sloppy.status !== 204) t.log(JSON.stringify(await clusterStatus(live[i % 3]!)));
+      // pw = all refuses fallbacks: keys with a replica on d fail at once.
+      const strict = await put(live[i % 3]!, `s${i}`, `v${i}`, 'w=all&pw=all');
+      if (strict.status !== 204) {
+        strictRefused++;
+        t.is(strict.status, 503);
+      }
+      const noSloppy = await put(live[i % 3]!, `n${i}`, `v${i}`, 'w=all&sloppy_quorum=false&timeout_ms=2000');
+      t.true(noSloppy.status === 204 || noSloppy.status === 503, `sloppy_quorum=false answered ${noSloppy.status}`);
+    }
+    t.true(strictRefused > 10, `${strictRefused} pw=all writes refused`);
+
+    // d comes back empty-handed for those writes; the hints flow to it.
+    const restarted = await startNodeProcess({
+      dataDir,
+      port: Number(new URL(d.url).port),
+      args: ['--node-name', d.name, '--peer-port', peerPort, '--partitions', '16', '--workers', '2'],
+      env: { ...fastClusterEnv, ...env },
+      startTimeoutMs: 30_000,
+    });
+    nodes[3] = { ...d, process: restarted };
+    // Wait until hinted handoff has run: d has received objects and no node has a transfer under
+    // way. Reads are made only then, so read repair cannot be what put the writes on d.
+    const stats = async (n: ClusterNodeProcess): Promise<{ cluster: { handoff: { objectsReceived: number }; transfers: { phase: string }[] } }> =>
+      (await (await fetch(`${n.url}/v1/stats`)).json()) as never;
+    const deadline = Date.now() + 60_000;
+    let quietPolls = 0;
+    while (quietPolls < 3 && Date.now() < deadline) {
+      const received = (await stats(nodes[3]!)).cluster.handoff.objectsReceived;
+      const busy = (await Promise.all(live.map(stats))).some((s) => s.cluster.transfers.some((tr) => tr.phase !== 'grace' && tr.phase !== 'dropping'));
+      quietPolls = received > 0 && !busy ? quietPolls + 1 : 0;
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    t.true((await stats(nodes[3]!)).cluster.handoff.objectsReceived > 0, 'd received hinted objects');
+    // notfound_ok=false: a primary without the object fails the read instead of counting.
+    const missing: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const read = await get(nodes[(i % 3) + 1]!, `h${i}`, 'r=all&pr=all&notfound_ok=false&sloppy_quorum=false');
+      if (read.status !== 200 || (await read.text()) !== `v${i}`) missing.push(`h${i}`);
+    }
+    t.deepEqual(missing, [], 'every sloppy write reached its primaries');
   } finally {
     await stopAll(nodes);
   }

@@ -14,11 +14,15 @@ import {
   memberOf,
   partitionsOwnedBy,
   pendingTransfers,
+  preferenceList,
   ringVersion,
   singletonCluster,
   updateMemberInfo,
 } from '../../core/cluster.js';
 import { type Result, fail, ok } from '../../core/errors.js';
+import { FailureDetectors, defaultFailureDetectorOptions } from '../../core/failure-detector.js';
+import { preferencePartitions } from '../../core/ring.js';
+import type { Placement } from '../../../actors/coordinator.js';
 import type { VnodeReply } from '../../core/messages.js';
 import type { NodeConfig } from '../config.js';
 import { isLoopback } from '../config.js';
@@ -29,6 +33,10 @@ import { Handoff } from './handoff.js';
 import { Membership, type MembershipTransport } from './membership.js';
 import { ClusterRouter } from './router.js';
 import { ClusterStateFile, loadClusterState } from './state-file.js';
+
+function round2(value: number): number {
+  return Math.round(value * 100) / 100;
+}
 
 /** Used when no clusterSecret is configured; loopback only (checked by the config). */
 const developmentSecret = 'ringkv-development-secret-loopback-only';
@@ -62,15 +70,55 @@ const noPeers = {
   dial: (): Promise<string> => Promise.reject(new Error('the node-to-node listener is disabled (peerPort 0); this node cannot join a cluster')),
 };
 
+/** How often the set of nodes believed down is recomputed from the detectors. */
+const livenessTickMs = 100;
+
 export class ClusterNode implements ClusterAdmin {
+  private downNodes: ReadonlySet<string> = new Set();
+
   private constructor(
     readonly router: ClusterRouter,
     readonly membership: Membership,
     readonly handoff: Handoff,
     private readonly transport: PeerTransport | undefined,
     private readonly deps: ClusterNodeDeps,
-    private readonly sweepTimer: NodeJS.Timeout,
+    private readonly timers: readonly NodeJS.Timeout[],
+    private readonly detectors: FailureDetectors,
   ) {}
+
+  /** Whether a node is believed reachable: its link is up or being opened, and it is not suspected. */
+  isUp(node: string): boolean {
+    return !this.downNodes.has(node);
+  }
+
+  private refreshLiveness(): void {
+    const now = Date.now();
+    const down = new Set<string>();
+    for (const m of activeMembers(this.membership.state)) {
+      if (m.name === this.deps.config.nodeName) continue;
+      const linked = this.transport !== undefined && (this.transport.isConnected(m.name) || this.transport.isConnecting(m.name));
+      const status = this.detectors.status(m.name, now);
+      if (!linked || (status !== undefined && status !== 'up')) down.add(m.name);
+    }
+    const before = this.downNodes;
+    this.downNodes = down;
+    for (const name of down) if (!before.has(name)) this.deps.log.warn({ peer: name, phi: this.detectors.phi(name, now) }, 'peer suspected: routing requests around it');
+    for (const name of before) if (!down.has(name)) this.deps.log.info({ peer: name }, 'peer reachable again');
+  }
+
+  /**
+   * The replicas of a key whose partition is `first`: with sloppy quorum, a primary on a node
+   * believed down is replaced by the next healthy node round the ring (a fallback, which keeps
+   * the write as a hint for the owner).
+   */
+  replicas(first: number, nVal: number, sloppyQuorum: boolean): { partitions: readonly number[]; placement?: Placement } {
+    const state = this.membership.state;
+    if (this.downNodes.size === 0 || !sloppyQuorum) return { partitions: preferencePartitions(first, nVal, state.partitions) };
+    const entries = preferenceList(state, first, nVal, (node) => this.isUp(node));
+    const fallbacks = new Map<number, string>();
+    for (const e of entries) if (!e.primary) fallbacks.set(e.partition, e.node);
+    return fallbacks.size === 0 ? { partitions: entries.map((e) => e.partition) } : { partitions: entries.map((e) => e.partition), placement: { fallbacks } };
+  }
 
   static async start(deps: ClusterNodeDeps): Promise<ClusterNode> {
     const { config, log } = deps;
@@ -131,6 +179,8 @@ export class ClusterNode implements ClusterAdmin {
     const peers: MembershipTransport = transport === undefined ? noPeers : transport;
     // eslint-disable-next-line prefer-const -- the router's view needs the handoff, which needs the router
     let handoff: Handoff;
+    let clusterNodeRef: ClusterNode | undefined;
+    const detectors = new FailureDetectors({ ...defaultFailureDetectorOptions, threshold: config.phiThreshold });
     // eslint-disable-next-line prefer-const
     let membership: Membership;
     const router = new ClusterRouter(deps.supervisor, peers, {
@@ -168,7 +218,8 @@ export class ClusterNode implements ClusterAdmin {
       graceMs: config.handoffGraceMs,
       retryMs: config.handoffRetryMs,
       ackTimeoutMs: 30_000,
-      scanIntervalMs: 10_000,
+      scanIntervalMs: config.handoffScanIntervalMs,
+      isUp: (node) => node === config.nodeName || clusterNodeRef?.isUp(node) === true,
       log,
     });
     membership.onChange((state, previous) => {
@@ -179,7 +230,11 @@ export class ClusterNode implements ClusterAdmin {
       }
     });
     onMessage = (from, message) => {
+      // Any message is a sign of life; heartbeats exist for peers with nothing else to say.
+      detectors.heartbeat(from, Date.now());
       switch (message.kind) {
+        case 'heartbeat':
+          return;
         case 'vnodeRequest':
           router.onPeerRequest(from, message.request);
           return;
@@ -207,9 +262,24 @@ export class ClusterNode implements ClusterAdmin {
       log.info({ peer: name, reason }, 'peer connection down');
       router.onPeerDown(name, reason);
     };
+    const watchMembers = (): void => {
+      const now = Date.now();
+      for (const m of membership.state.members) {
+        if (m.name === config.nodeName) continue;
+        if (m.status === 'left') detectors.remove(m.name);
+        else detectors.watch(m.name, now);
+      }
+    };
+    watchMembers();
+    membership.onChange(watchMembers);
     const sweepTimer = setInterval(() => router.sweep(Date.now()), 1000);
-    sweepTimer.unref();
-    const node = new ClusterNode(router, membership, handoff, transport, deps, sweepTimer);
+    const heartbeatTimer = setInterval(() => {
+      for (const m of activeMembers(membership.state)) if (m.name !== config.nodeName) peers.send(m.name, { kind: 'heartbeat' });
+    }, config.heartbeatIntervalMs);
+    const livenessTimer = setInterval(() => clusterNodeRef?.refreshLiveness(), livenessTickMs);
+    for (const timer of [sweepTimer, heartbeatTimer, livenessTimer]) timer.unref();
+    const node = new ClusterNode(router, membership, handoff, transport, deps, [sweepTimer, heartbeatTimer, livenessTimer], detectors);
+    clusterNodeRef = node;
     membership.start();
     handoff.start();
     log.info({ cluster: config.clusterName, peer: transport?.address ?? 'disabled', members: activeMembers(initial).length }, 'cluster services started');
@@ -284,6 +354,8 @@ export class ClusterNode implements ClusterAdmin {
         partitionsIncoming: transfers.filter((t) => t.to === m.name).length,
         partitionsOutgoing: transfers.filter((t) => t.from === m.name).length,
         connected: m.name === this.deps.config.nodeName ? true : peers.get(m.name)?.connected ?? false,
+        liveness: m.name === this.deps.config.nodeName ? 'up' : m.status === 'left' ? 'left' : this.isUp(m.name) ? 'up' : (this.detectors.status(m.name, Date.now()) ?? 'down') === 'up' ? 'unreachable' : this.detectors.status(m.name, Date.now()),
+        phi: m.name === this.deps.config.nodeName ? 0 : round2(this.detectors.phi(m.name, Date.now()) ?? 0),
       })),
       pendingTransfers: transfers.length,
       transfers: this.handoff.status(),
@@ -335,11 +407,12 @@ export class ClusterNode implements ClusterAdmin {
       handoff: this.handoff.counts,
       transfers: this.handoff.status(),
       peers: this.transport?.peers() ?? [],
+      liveness: this.detectors.snapshot(Date.now()).map((h) => ({ ...h, phi: round2(h.phi), up: this.isUp(h.peer) })),
     };
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.sweepTimer);
+    for (const timer of this.timers) clearInterval(timer);
     this.handoff.stop();
     this.membership.stop();
     await this.transport?.close();

@@ -38,8 +38,10 @@ export interface HandoffOptions {
   readonly graceMs: number;
   readonly retryMs: number;
   readonly ackTimeoutMs: number;
-  /** How often to look for copies of partitions this node does not own. */
+  /** How often to look for copies of partitions this node does not own (hints among them). */
   readonly scanIntervalMs: number;
+  /** Whether a node is believed reachable; copies are not offered to nodes that are down. */
+  readonly isUp: (node: string) => boolean;
   readonly log: Logger;
 }
 
@@ -84,7 +86,7 @@ export class Handoff {
   private nextTransferId = 1;
   private scanTimer: NodeJS.Timeout | undefined;
   private stopped = false;
-  readonly counts = { transfersCompleted: 0, transfersFailed: 0, batchesReceived: 0, objectsReceived: 0, partitionsDropped: 0 };
+  readonly counts = { transfersCompleted: 0, transfersFailed: 0, batchesReceived: 0, objectsReceived: 0, partitionsDropped: 0, hintsWaiting: 0 };
 
   constructor(private readonly options: HandoffOptions) {
     options.router.setForwardListener({
@@ -211,9 +213,11 @@ export class Handoff {
     } catch (error) {
       if (t.cancelled) return;
       this.counts.transfersFailed++;
+      const repeated = t.lastError === (error as Error).message;
       t.lastError = (error as Error).message;
       t.phase = 'waiting-retry';
-      this.options.log.warn({ partition: t.partition, target: t.target, reason: t.lastError, retryMs: this.options.retryMs }, 'handoff failed; retrying');
+      // The same failure again (a target that stays down) is logged once, not every retry.
+      this.options.log[repeated ? 'debug' : 'warn']({ partition: t.partition, target: t.target, reason: t.lastError, retryMs: this.options.retryMs }, 'handoff failed; retrying');
       t.timer = setTimeout(() => {
         t.timer = undefined;
         if (t.cancelled) return;
@@ -286,10 +290,8 @@ export class Handoff {
       return;
     }
     t.phase = 'dropping';
-    // Anything that arrives from now on is refused (this node stops serving the partition) and
-    // goes to the owner instead.
-    this.outgoing.delete(t.partition);
-    this.options.router.stopForwarding(t.partition);
+    // Forwarding stays on while the copy is deleted: a write that lands here meanwhile (a node
+    // that has not heard of the flip, a fallback write) still reaches the owner.
     try {
       const { removed } = await this.options.host.dropPartition(t.partition);
       this.counts.partitionsDropped++;
@@ -297,6 +299,10 @@ export class Handoff {
     } catch (error) {
       this.options.log.error({ partition: t.partition, err: error }, 'dropping a handed-off partition failed; it will be retried');
     }
+    // Anything that arrives from now on is refused (this node stops serving the partition), or,
+    // sent to it as a fallback, kept as a new hint that the next scan hands over.
+    if (this.outgoing.get(t.partition) === t) this.outgoing.delete(t.partition);
+    this.options.router.stopForwarding(t.partition);
     this.reconcile();
   }
 
@@ -318,7 +324,11 @@ export class Handoff {
       if (keys === 0 || this.outgoing.has(partition) || this.stopped) continue;
       const now = this.options.membership.state.ring[partition]!;
       if (now.owner === this.self || now.next === this.self) continue;
-      this.options.log.info({ partition, keys, owner: now.owner }, 'found a copy of a partition this node does not own; handing it to the owner');
+      if (!this.options.isUp(now.owner)) {
+        this.counts.hintsWaiting++;
+        continue; // held until the owner is back
+      }
+      this.options.log.info({ partition, keys, owner: now.owner }, 'holding objects of a partition this node does not own (hints, or a stray copy); handing them to the owner');
       this.enqueue(partition, now.owner, false);
     }
     this.startQueued();

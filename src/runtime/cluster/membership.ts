@@ -55,7 +55,8 @@ export interface MembershipOptions {
 
 type ControlRequest =
   | { readonly op: 'join'; readonly member: NewMember; readonly partitions: number }
-  | { readonly op: 'commit' }
+  /** `state`: the requester's copy, merged first, so what it staged is committed even before gossip brings it. */
+  | { readonly op: 'commit'; readonly state?: string }
   | { readonly op: 'plan' };
 
 type ControlReply = { readonly ok: true; readonly state?: string; readonly plan?: Plan } | { readonly ok: false; readonly code: string; readonly message: string };
@@ -144,7 +145,10 @@ export class Membership {
     if (this.forgetTimers.has(name)) return;
     const timer = setTimeout(() => {
       this.forgetTimers.delete(name);
-      if (memberOf(this.current, name)?.status === 'left') this.options.transport.removePeer(name);
+      // A member marked left while a crossing transfer still gave it partitions keeps its links.
+      if (memberOf(this.current, name)?.status === 'left' && !this.current.ring.some((e) => e.owner === name || e.target === name)) {
+        this.options.transport.removePeer(name);
+      }
     }, leftMemberLingerMs);
     timer.unref();
     this.forgetTimers.set(name, timer);
@@ -279,7 +283,7 @@ export class Membership {
     const claimant = claimantOf(this.current);
     if (claimant === undefined) return fail('invalid_request', 'the cluster has no valid member to commit a plan');
     if (claimant === this.self) return this.commitHere();
-    const reply = await this.call(claimant, { op: 'commit' });
+    const reply = await this.call(claimant, { op: 'commit', state: Buffer.from(encodeClusterState(this.current)).toString('base64') });
     if (!reply.ok) return fail(reply.code === 'invalid_request' ? 'invalid_request' : 'insufficient_vnodes', `the claimant ${claimant} could not commit: ${reply.message}`);
     if (reply.state !== undefined) this.update(decodeClusterState(Buffer.from(reply.state, 'base64')), false);
     return ok(reply.plan!);
@@ -348,6 +352,10 @@ export class Membership {
         return { ok: true, state: Buffer.from(encodeClusterState(this.current)).toString('base64') };
       }
       case 'commit': {
+        if (request.state !== undefined) {
+          const theirs = decodeClusterState(Buffer.from(request.state, 'base64'));
+          if (compatible(this.current, theirs).ok && memberOf(theirs, this.self) !== undefined) this.update(theirs, false);
+        }
         if (claimantOf(this.current) !== this.self) return { ok: false, code: 'not_claimant', message: `${this.self} is not the claimant (${claimantOf(this.current) ?? 'none'} is)` };
         const result = this.commitHere();
         if (!result.ok) return { ok: false, code: result.error.code, message: result.error.message };

@@ -58,6 +58,8 @@ export class ClusterRouter implements VnodeRouter {
   /** Puts whose applied result must be forwarded, by `requestId:partition`, with the partitions to forward to. */
   private readonly forwardOnApplied = new Map<string, { readonly partitions: number[]; readonly storageKey: Uint8Array }>();
   private forwardListener: ForwardListener | undefined;
+  /** Replicated objects to forward once their merge reports a change, by `requestId:partition`. */
+  private readonly forwardOnMerged = new Map<string, { readonly storageKey: Uint8Array; readonly object: Uint8Array }>();
   private readonly inFlightForwards = new Map<number, number>();
   /** Counters for stats. */
   readonly counts = { proxiedIn: 0, sentRemote: 0, refusedRemote: 0, forwarded: 0, forwardFailures: 0 };
@@ -88,13 +90,13 @@ export class ClusterRouter implements VnodeRouter {
 
   // ---- VnodeRouter: requests from this node's coordinators
 
-  send(request: VnodeRequest): void {
-    const owner = this.view.ownerOf(request.partition);
-    if (owner === this.view.self) {
+  send(request: VnodeRequest, node?: string): void {
+    const target = node ?? this.view.ownerOf(request.partition);
+    if (target === this.view.self) {
       this.deliverLocal(request);
       return;
     }
-    this.sendRemote(owner, request, Date.now() + connectWaitMs);
+    this.sendRemote(target, request, Date.now() + connectWaitMs);
   }
 
   private waiting = 0;
@@ -198,7 +200,9 @@ export class ClusterRouter implements VnodeRouter {
   /** A vnode request from a peer's coordinator (or its internals). */
   onPeerRequest(from: string, request: VnodeRequest): void {
     this.counts.proxiedIn++;
-    if (!this.view.serves(request.partition)) {
+    // A fallback stores what it is sent for a partition it does not own, as hints for the owner.
+    const asFallback = request.type !== 'VnodeList' && request.fallback === true;
+    if (!asFallback && !this.view.serves(request.partition)) {
       this.counts.refusedRemote++;
       this.peers.send(from, {
         kind: 'vnodeReply',
@@ -233,6 +237,14 @@ export class ClusterRouter implements VnodeRouter {
       if (reply.type === 'VnodePutApplied') this.forwardApplied(reply);
       else if (reply.type === 'VnodeFailed') this.forwardOnApplied.delete(`${reply.requestId}:${reply.partition}`);
     }
+    if (this.forwardOnMerged.size > 0 && (reply.type === 'VnodeReplicateReply' || reply.type === 'VnodeFailed')) {
+      const key = `${reply.requestId}:${reply.partition}`;
+      const pending = this.forwardOnMerged.get(key);
+      if (pending !== undefined) {
+        this.forwardOnMerged.delete(key);
+        if (reply.type === 'VnodeReplicateReply' && reply.changed !== false) this.forward(reply.partition, pending.storageKey, pending.object);
+      }
+    }
     if (reply.requestId > 0) this.toCoordinators(reply);
     else this.onInternalReply(reply);
   }
@@ -255,7 +267,11 @@ export class ClusterRouter implements VnodeRouter {
 
   private noteForwarding(request: VnodeRequest): void {
     if (request.type === 'VnodeReplicate') {
-      if (this.forwarding.has(request.partition)) this.forward(request.partition, request.storageKey, request.object);
+      // Forwarded once the merge is known to have changed something: a partition moving A → B →
+      // A within a grace period would otherwise bounce the same object between A and B forever.
+      if (this.forwarding.has(request.partition)) {
+        this.forwardOnMerged.set(`${request.requestId}:${request.partition}`, { storageKey: request.storageKey, object: request.object });
+      }
       return;
     }
     if (request.type !== 'VnodePut') return;
@@ -288,7 +304,12 @@ export class ClusterRouter implements VnodeRouter {
 
   /** Forwarded writes for the partition not yet acknowledged by the target. */
   forwardsInFlight(partition: number): number {
-    return this.inFlightForwards.get(partition) ?? 0;
+    // Writes applied here but not yet forwarded (waiting for their local reply) count too.
+    let waiting = 0;
+    const suffix = `:${partition}`;
+    for (const key of this.forwardOnMerged.keys()) if (key.endsWith(suffix)) waiting++;
+    for (const [key, pending] of this.forwardOnApplied) if (key.endsWith(suffix) || pending.partitions.includes(partition)) waiting++;
+    return (this.inFlightForwards.get(partition) ?? 0) + waiting;
   }
 
   /** Internal requests still waiting for replies (for stats and tests). */

@@ -13,9 +13,10 @@ export interface PutOptions extends WriteOptions {
   readonly ifNoneMatch?: boolean;
 }
 
-const readNames = ['r', 'pr', 'n_val', 'timeout_ms', 'notfound_ok', 'basic_quorum'] as const;
-const putNames = ['w', 'dw', 'pw', 'n_val', 'timeout_ms', 'return_body', 'if_none_match'] as const;
-const deleteNames = ['w', 'dw', 'pw', 'n_val', 'timeout_ms'] as const;
+const readNames = ['r', 'pr', 'n_val', 'timeout_ms', 'notfound_ok', 'basic_quorum', 'sloppy_quorum'] as const;
+const putNames = ['w', 'dw', 'pw', 'n_val', 'timeout_ms', 'return_body', 'if_none_match', 'sloppy_quorum'] as const;
+const deleteNames = ['w', 'dw', 'pw', 'n_val', 'timeout_ms', 'sloppy_quorum'] as const;
+const flagFields = { notfound_ok: 'notfoundOk', basic_quorum: 'basicQuorum', sloppy_quorum: 'sloppyQuorum', return_body: 'returnBody', if_none_match: 'ifNoneMatch' } as const;
 const emptyOptions: Result<{}> = ok({});
 const digits = /^\d+$/;
 
@@ -83,7 +84,7 @@ export function readOptions(search: string, operation: string): Result<ReadOptio
     } else {
       const f = parseFlag(name, text);
       if (!f.ok) return f;
-      out[name === 'notfound_ok' ? 'notfoundOk' : 'basicQuorum'] = f.value;
+      out[flagFields[name as 'notfound_ok' | 'basic_quorum' | 'sloppy_quorum']] = f.value;
     }
   }
   return ok(out);
@@ -103,7 +104,7 @@ function writeOptionsOf(pairs: ReadonlyArray<[string, string]>): Result<Mutable<
     } else {
       const f = parseFlag(name, text);
       if (!f.ok) return f;
-      out[name === 'return_body' ? 'returnBody' : 'ifNoneMatch'] = f.value;
+      out[flagFields[name as 'return_body' | 'if_none_match' | 'sloppy_quorum']] = f.value;
     }
   }
   return ok(out);

@@ -35,11 +35,20 @@ function readOptionsOf(m: RpbGetReq): ReadOptions {
   if (m.notfound_ok !== undefined) out.notfoundOk = m.notfound_ok;
   if (m.basic_quorum !== undefined) out.basicQuorum = m.basic_quorum;
   if (m.timeout !== undefined) out.timeoutMs = m.timeout;
+  if (m.sloppy_quorum !== undefined) out.sloppyQuorum = m.sloppy_quorum;
   return out;
 }
 
 /** Quorum fields of a put or delete; a delete's rw stands in for w when w is not given. */
-function writeOptionsOf(m: { readonly w?: number; readonly dw?: number; readonly pw?: number; readonly rw?: number; readonly n_val?: number; readonly timeout?: number }): WriteOptions {
+function writeOptionsOf(m: {
+  readonly w?: number;
+  readonly dw?: number;
+  readonly pw?: number;
+  readonly rw?: number;
+  readonly n_val?: number;
+  readonly timeout?: number;
+  readonly sloppy_quorum?: boolean;
+}): WriteOptions {
   const out: Mutable<WriteOptions> = {};
   const w = m.w ?? m.rw;
   if (w !== undefined) out.w = quorumFromWire(w);
@@ -47,6 +56,7 @@ function writeOptionsOf(m: { readonly w?: number; readonly dw?: number; readonly
   if (m.pw !== undefined) out.pw = quorumFromWire(m.pw);
   if (m.n_val !== undefined) out.nVal = m.n_val;
   if (m.timeout !== undefined) out.timeoutMs = m.timeout;
+  if (m.sloppy_quorum !== undefined) out.sloppyQuorum = m.sloppy_quorum;
   return out;
 }
 

@@ -93,7 +93,7 @@ type ArmTarget =
   | { readonly kind: Exclude<PeerMessage['kind'], 'vnodeRequest' | 'vnodeReply'> };
 
 /** The kinds whose envelope arm has the kind's own name. */
-const ownArmKinds = ['gossip', 'handoffBatch', 'handoffAck', 'control', 'controlReply'] as const satisfies readonly EnvelopeArm[];
+const ownArmKinds = ['gossip', 'handoffBatch', 'handoffAck', 'control', 'controlReply', 'heartbeat'] as const satisfies readonly EnvelopeArm[];
 
 const armTargets = new Map<EnvelopeArm, ArmTarget>([
   ...Object.entries(requestArms).map(([type, arm]) => [arm, { kind: 'vnodeRequest', type }] as [EnvelopeArm, ArmTarget]),
@@ -149,10 +149,10 @@ function decodeEnvelope(envelope: Record<string, unknown>): PeerMessage {
 /**
  * How a field is checked. `int` is any safe integer (sint64/int64), `uint` a non-negative safe
  * integer (uint64), `uint32` fits 32 bits. `bytes|undefined` is always a property of the TS object,
- * possibly undefined; `string?` is left out of the TS object when absent. Repeated fields are
+ * possibly undefined; `string?` and `bool?` are left out of the TS object when absent. Repeated fields are
  * arrays, empty when absent (an empty repeated field is not on the wire at all).
  */
-type ScalarKind = 'int' | 'uint' | 'uint32' | 'bool' | 'bytes' | 'bytes|undefined' | 'string' | 'string?' | 'uint32[]' | 'bytes[]';
+type ScalarKind = 'int' | 'uint' | 'uint32' | 'bool' | 'bool?' | 'bytes' | 'bytes|undefined' | 'string' | 'string?' | 'uint32[]' | 'bytes[]';
 /** A nested message; `check` adds a rule across its fields and returns the problem, if any. */
 interface RecordKind {
   readonly record: FieldSpec;
@@ -195,7 +195,7 @@ const vnodeHeader = { requestId: 'int', partition: 'uint32' } as const;
 
 /** The fields of each arm, exactly those of the TS message (less its `kind` or `type`). */
 const armSpecs: Readonly<Record<EnvelopeArm, FieldSpec>> = {
-  vnodeGet: { ...vnodeHeader, storageKey: 'bytes' },
+  vnodeGet: { ...vnodeHeader, storageKey: 'bytes', fallback: 'bool?' },
   vnodePut: {
     ...vnodeHeader,
     storageKey: 'bytes',
@@ -209,13 +209,14 @@ const armSpecs: Readonly<Record<EnvelopeArm, FieldSpec>> = {
     lastWriteWins: 'bool',
     allowMult: 'bool',
     localReplicas: 'uint32[]',
+    fallback: 'bool?',
   },
-  vnodeReplicate: { ...vnodeHeader, storageKey: 'bytes', object: 'bytes' },
+  vnodeReplicate: { ...vnodeHeader, storageKey: 'bytes', object: 'bytes', fallback: 'bool?' },
   vnodeList: { ...vnodeHeader, bucketType: 'string', bucket: 'bytes|undefined' },
   vnodeGetReply: { ...vnodeHeader, object: 'bytes|undefined' },
   vnodePutApplied: { ...vnodeHeader, object: 'bytes' },
   vnodePutReply: vnodeHeader,
-  vnodeReplicateReply: vnodeHeader,
+  vnodeReplicateReply: { ...vnodeHeader, changed: 'bool?' },
   vnodeListChunk: { ...vnodeHeader, items: 'bytes[]', done: 'bool' },
   vnodeFailed: { ...vnodeHeader, error: kvError },
   gossip: { state: 'bytes' },
@@ -223,6 +224,7 @@ const armSpecs: Readonly<Record<EnvelopeArm, FieldSpec>> = {
   handoffAck: { transferId: 'string', partition: 'uint32', seq: 'uint', error: 'string?' },
   control: { requestId: 'int', body: 'bytes' },
   controlReply: { requestId: 'int', body: 'bytes' },
+  heartbeat: {},
 };
 
 const uint32Max = 0xffff_ffff;
@@ -243,7 +245,7 @@ function checkFields(spec: FieldSpec, value: unknown, where: string): Record<str
 function checkField(kind: FieldKind, value: unknown, where: string): unknown {
   if (typeof kind === 'object') return 'record' in kind ? checkRecord(kind, value, where) : checkList(kind, value, where);
   if (value === undefined || value === null) {
-    if (kind === 'bytes|undefined' || kind === 'string?') return undefined;
+    if (kind === 'bytes|undefined' || kind === 'string?' || kind === 'bool?') return undefined;
     if (kind === 'uint32[]' || kind === 'bytes[]') return [];
     throw new PeerCodecError(`${where} is missing`);
   }
@@ -255,6 +257,7 @@ function checkField(kind: FieldKind, value: unknown, where: string): unknown {
     case 'uint32':
       return checkInteger(value, where, 0, uint32Max);
     case 'bool':
+    case 'bool?':
       if (typeof value !== 'boolean') throw new PeerCodecError(`${where}: expected a boolean, got ${typeof value}`);
       return value;
     case 'bytes':

@@ -16,6 +16,8 @@ export type PeerMessage =
   | { readonly kind: 'vnodeReply'; readonly reply: VnodeReply }
   /** Opaque bytes: the cluster layer encodes and decodes its own gossip state. */
   | { readonly kind: 'gossip'; readonly state: Uint8Array }
+  /** Liveness for the failure detector; any other message from the peer counts as well. */
+  | { readonly kind: 'heartbeat' }
   | {
       readonly kind: 'handoffBatch';
       readonly transferId: string;

@@ -58,6 +58,7 @@ export const envelopeArms = [
   'handoffAck', // 13
   'control', // 14
   'controlReply', // 15
+  'heartbeat', // 16
 ] as const;
 
 export type EnvelopeArm = (typeof envelopeArms)[number];
@@ -78,6 +79,7 @@ const armTypes: Record<EnvelopeArm, string> = {
   handoffAck: 'HandoffAck',
   control: 'Control',
   controlReply: 'ControlReply',
+  heartbeat: 'Heartbeat',
 };
 
 /** The handshake steps, by field number in `Handshake`, in the order they are sent. */
@@ -93,7 +95,7 @@ const descriptor = {
       fields: Object.fromEntries(envelopeArms.map((arm, index) => [arm, opt(armTypes[arm], index + 1)])),
     },
     // Vnode requests (src/core/messages.ts). requestId is sint64: ids may be negative.
-    VnodeGet: { fields: { requestId: opt('sint64', 1), partition: opt('uint32', 2), storageKey: opt('bytes', 3) } },
+    VnodeGet: { fields: { requestId: opt('sint64', 1), partition: opt('uint32', 2), storageKey: opt('bytes', 3), fallback: opt('bool', 4) } },
     VnodePut: {
       fields: {
         requestId: opt('sint64', 1),
@@ -109,10 +111,11 @@ const descriptor = {
         lastWriteWins: opt('bool', 11),
         allowMult: opt('bool', 12),
         localReplicas: packed('uint32', 13),
+        fallback: opt('bool', 14),
       },
     },
     VnodeReplicate: {
-      fields: { requestId: opt('sint64', 1), partition: opt('uint32', 2), storageKey: opt('bytes', 3), object: opt('bytes', 4) },
+      fields: { requestId: opt('sint64', 1), partition: opt('uint32', 2), storageKey: opt('bytes', 3), object: opt('bytes', 4), fallback: opt('bool', 5) },
     },
     VnodeList: {
       // An absent bucket lists the vnode's buckets instead of a bucket's keys.
@@ -125,7 +128,7 @@ const descriptor = {
     VnodeGetReply: { fields: { requestId: opt('sint64', 1), partition: opt('uint32', 2), object: opt('bytes', 3) } },
     VnodePutApplied: { fields: { requestId: opt('sint64', 1), partition: opt('uint32', 2), object: opt('bytes', 3) } },
     VnodePutReply: { fields: { requestId: opt('sint64', 1), partition: opt('uint32', 2) } },
-    VnodeReplicateReply: { fields: { requestId: opt('sint64', 1), partition: opt('uint32', 2) } },
+    VnodeReplicateReply: { fields: { requestId: opt('sint64', 1), partition: opt('uint32', 2), changed: opt('bool', 3) } },
     VnodeListChunk: { fields: { requestId: opt('sint64', 1), partition: opt('uint32', 2), items: rep('bytes', 3), done: opt('bool', 4) } },
     VnodeFailed: { fields: { requestId: opt('sint64', 1), partition: opt('uint32', 2), error: opt('KvError', 3) } },
     KvError: { fields: { code: opt('string', 1), message: opt('string', 2) } },
@@ -138,6 +141,8 @@ const descriptor = {
     HandoffAck: { fields: { transferId: opt('string', 1), partition: opt('uint32', 2), seq: opt('uint64', 3), error: opt('string', 4) } },
     Control: { fields: { requestId: opt('sint64', 1), body: opt('bytes', 2) } },
     ControlReply: { fields: { requestId: opt('sint64', 1), body: opt('bytes', 2) } },
+    /** "I am alive": sent to every member once a second for the failure detector. */
+    Heartbeat: { fields: {} },
 
     // ---- the handshake, before any PeerFrame ---------------------------------------------------
     Handshake: {

@@ -59,7 +59,7 @@ test('query: write and delete options, and what each operation refuses', (t) => 
   t.deepEqual(deleteOptions('w=1&n_val=2'), { ok: true, value: { w: 1, nVal: 2 } });
   const refused = deleteOptions('return_body=true&x=1');
   t.false(refused.ok);
-  if (!refused.ok) t.is(refused.error.message, 'unknown query parameters for DELETE: "return_body", "x" (accepted: w, dw, pw, n_val, timeout_ms)');
+  if (!refused.ok) t.is(refused.error.message, 'unknown query parameters for DELETE: "return_body", "x" (accepted: w, dw, pw, n_val, timeout_ms, sloppy_quorum)');
   t.like(putOptions('r=1', 'POST'), { ok: false, error: { code: 'invalid_request' } });
 });
 

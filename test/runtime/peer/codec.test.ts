@@ -27,7 +27,7 @@ const errorCodes: KvErrorCode[] = [
 const header = { requestId: arbInt, partition: arbUint32 };
 
 const arbRequest = fc.oneof(
-  fc.record({ type: fc.constant('VnodeGet' as const), ...header, storageKey: arbBytes }),
+  fc.record({ type: fc.constant('VnodeGet' as const), ...header, storageKey: arbBytes, fallback: fc.boolean() }, { requiredKeys: ['type', 'requestId', 'partition', 'storageKey'] }),
   fc.record({
     type: fc.constant('VnodePut' as const),
     ...header,
@@ -43,6 +43,7 @@ const arbRequest = fc.oneof(
     allowMult: fc.boolean(),
     localReplicas: fc.array(arbUint32, { maxLength: 4 }),
   }),
+  fc.record({ type: fc.constant('VnodeReplicate' as const), ...header, storageKey: arbBytes, object: arbBytes, fallback: fc.constant(true) }),
   fc.record({ type: fc.constant('VnodeReplicate' as const), ...header, storageKey: arbBytes, object: arbBytes }),
   fc.record({ type: fc.constant('VnodeList' as const), ...header, bucketType: arbString, bucket: fc.option(arbBytes, { nil: undefined }) }),
 );
@@ -51,7 +52,7 @@ const arbReply = fc.oneof(
   fc.record({ type: fc.constant('VnodeGetReply' as const), ...header, object: fc.option(arbBytes, { nil: undefined }) }),
   fc.record({ type: fc.constant('VnodePutApplied' as const), ...header, object: arbBytes }),
   fc.record({ type: fc.constant('VnodePutReply' as const), ...header }),
-  fc.record({ type: fc.constant('VnodeReplicateReply' as const), ...header }),
+  fc.record({ type: fc.constant('VnodeReplicateReply' as const), ...header, changed: fc.boolean() }, { requiredKeys: ['type', 'requestId', 'partition'] }),
   fc.record({ type: fc.constant('VnodeListChunk' as const), ...header, items: fc.array(arbBytes, { maxLength: 4 }), done: fc.boolean() }),
   fc.record({ type: fc.constant('VnodeFailed' as const), ...header, error: fc.record({ code: fc.constantFrom(...errorCodes), message: arbString }) }),
 );
@@ -72,6 +73,7 @@ const arbMessage: fc.Arbitrary<PeerMessage> = fc.oneof(
   fc.record({ kind: fc.constant('handoffAck' as const), transferId: arbString, partition: arbUint32, seq: arbUint, error: arbString }, { requiredKeys: ['kind', 'transferId', 'partition', 'seq'] }),
   fc.record({ kind: fc.constant('control' as const), requestId: arbInt, body: arbBytes }),
   fc.record({ kind: fc.constant('controlReply' as const), requestId: arbInt, body: arbBytes }),
+  fc.constant({ kind: 'heartbeat' as const }),
 );
 
 test('every PeerMessage round-trips exactly, alone and in frames', (t) => {
