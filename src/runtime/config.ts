@@ -88,6 +88,8 @@ export interface NodeConfig {
   /** The node-to-node listener; 0 disables it (the node then cannot form or join a cluster). */
   readonly peerHost: string;
   readonly peerPort: number;
+  /** host:port other nodes should dial to reach this node ('' = the address the listener bound). */
+  readonly peerAdvertiseAddress: string;
   /** Nodes only talk to nodes of the same cluster name and secret. */
   readonly clusterName: string;
   /** Shared secret of the cluster ('' = the development default, allowed on loopback only). */
@@ -338,6 +340,12 @@ const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
   defaultNVal: { defaultValue: 3, parse: integer(1, partitionsMax), meaning: 'n_val of bucket types that do not set nVal' },
   peerHost: { defaultValue: '127.0.0.1', parse: text(/\S/, 'must be a non-empty host name or address'), meaning: 'address the node-to-node listener binds and other nodes reach this node at' },
   peerPort: { defaultValue: 8099, parse: integer(0, 65535), meaning: 'port of the node-to-node listener (0 disables it: the node cannot form or join a cluster)' },
+  peerAdvertiseAddress: {
+    defaultValue: '',
+    defaultText: '(the bound peer address)',
+    parse: text(/^(|[^\s:]+:\d{1,5})$/, 'must be empty or host:port'),
+    meaning: 'address other nodes dial to reach this node, when it differs from where it listens (NAT, a proxy)',
+  },
   clusterName: { defaultValue: 'ringkv', parse: text(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1 to 64 letters, digits, _ . -'), meaning: 'name of the cluster; nodes of other clusters are refused' },
   clusterSecret: {
     defaultValue: '',

@@ -166,7 +166,7 @@ export class ClusterNode implements ClusterAdmin {
 
     const self: NewMember = {
       name: config.nodeName,
-      peerAddress: transport?.address ?? '',
+      peerAddress: config.peerAdvertiseAddress !== '' ? config.peerAdvertiseAddress : transport?.address ?? '',
       zone: config.zone === '' ? undefined : config.zone,
       httpAddress: '',
       pbAddress: '',
