@@ -85,15 +85,19 @@ function printPlan(plan: PlanDocument): void {
 function printStatus(status: Record<string, unknown>): void {
   writeLine(process.stdout, `cluster ${String(status['cluster'])}, ${String(status['partitions'])} partitions, ring version ${String(status['ringVersion'])}, claimant ${String(status['claimant'])} (asked ${String(status['node'])})`);
   const members = status['members'] as Record<string, unknown>[];
-  writeLine(process.stdout, `${'member'.padEnd(28)} ${'status'.padEnd(10)} ${'owned'.padStart(5)} ${'in'.padStart(4)} ${'out'.padStart(4)} ${'link'.padEnd(6)} peer address`);
+  writeLine(process.stdout, `${'member'.padEnd(28)} ${'status'.padEnd(10)} ${'owned'.padStart(5)} ${'in'.padStart(4)} ${'out'.padStart(4)} ${'liveness'.padEnd(12)} ${'phi'.padStart(6)} peer address`);
   for (const m of members) {
     const status_ = `${String(m['status'])}${m['staged'] === true ? '*' : ''}`;
     writeLine(
       process.stdout,
-      `${String(m['name']).padEnd(28)} ${status_.padEnd(10)} ${String(m['partitionsOwned']).padStart(5)} ${String(m['partitionsIncoming']).padStart(4)} ${String(m['partitionsOutgoing']).padStart(4)} ${(m['connected'] === true ? 'up' : 'down').padEnd(6)} ${String(m['peerAddress'])}`,
+      `${String(m['name']).padEnd(28)} ${status_.padEnd(10)} ${String(m['partitionsOwned']).padStart(5)} ${String(m['partitionsIncoming']).padStart(4)} ${String(m['partitionsOutgoing']).padStart(4)} ${String(m['liveness'] ?? '?').padEnd(12)} ${String(m['phi'] ?? '').padStart(6)} ${String(m['peerAddress'])}`,
     );
   }
   if (members.some((m) => m['staged'] === true)) writeLine(process.stdout, '(* staged, not yet committed: see `ringkv cluster plan`, then `ringkv cluster commit`)');
+  const hints = (status['hints'] ?? []) as { owner: string; partitions: number; objects: number; ownerUp: boolean }[];
+  for (const h of hints) {
+    writeLine(process.stdout, `hints held here for ${h.owner}: ${h.objects} objects in ${h.partitions} partitions (${h.ownerUp ? 'handing off' : 'waiting for it to be reachable'})`);
+  }
   const transfers = status['transfers'] as Record<string, unknown>[];
   writeLine(process.stdout, `pending transfers in the cluster: ${String(status['pendingTransfers'])}`);
   if (transfers.length === 0) return;

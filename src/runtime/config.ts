@@ -111,6 +111,10 @@ export interface NodeConfig {
   readonly phiThreshold: number;
   /** How often the node looks for objects it holds for partitions it does not own (hints). */
   readonly handoffScanIntervalMs: number;
+  /** Hints held longer than this for an owner that is still down are dropped (logged, counted). */
+  readonly hintMaxAgeMs: number;
+  /** Objects this node holds as hints before it refuses to be a fallback for more writes. */
+  readonly hintMaxObjects: number;
   /** Partitions this node sends to new owners at once. */
   readonly handoffConcurrency: number;
   readonly handoffBatchItems: number;
@@ -365,6 +369,8 @@ const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
   heartbeatIntervalMs: { defaultValue: 1000, parse: integer(10, 60_000), meaning: 'how often the node sends every member a heartbeat for failure detection' },
   phiThreshold: { defaultValue: 8, parse: integer(1, 64), meaning: 'phi-accrual suspicion level at which a peer is routed around (higher: slower to suspect, fewer false suspicions)' },
   handoffScanIntervalMs: { defaultValue: 10_000, parse: integer(10, oneHourMs), meaning: 'how often the node looks for objects it holds for partitions it does not own (hints) to hand to their owners' },
+  hintMaxAgeMs: { defaultValue: 7 * 24 * oneHourMs, parse: integer(1000, 365 * 24 * oneHourMs), meaning: 'hints held longer than this for an owner still down are dropped, with an error log and the hint_objects_dropped metric (anti-entropy must then repair)' },
+  hintMaxObjects: { defaultValue: 10_000_000, parse: integer(1, 1_000_000_000), meaning: 'objects held as hints before the node refuses to be a fallback for more writes (overload)' },
   handoffConcurrency: { defaultValue: 2, parse: integer(1, 64), meaning: 'partitions this node transfers to new owners at once' },
   handoffBatchItems: { defaultValue: 256, parse: integer(1, 100_000), meaning: 'objects per handoff batch' },
   handoffBatchBytes: { defaultValue: MiB, parse: size(KiB, 256 * MiB), isSize: true, meaning: 'bytes per handoff batch (about; one object may exceed it)' },

@@ -190,6 +190,7 @@ export class ClusterNode implements ClusterAdmin {
         const entry = membership.state.ring[p]!;
         return entry.owner === config.nodeName || entry.next === config.nodeName || handoff.holds(p);
       },
+      acceptsHints: () => handoff.acceptsHints(),
     }, deps.toCoordinators);
     router.internalTimeoutMs = Math.max(config.maxTimeoutMs, 30_000);
     membership = new Membership({
@@ -220,6 +221,8 @@ export class ClusterNode implements ClusterAdmin {
       ackTimeoutMs: 30_000,
       scanIntervalMs: config.handoffScanIntervalMs,
       isUp: (node) => node === config.nodeName || clusterNodeRef?.isUp(node) === true,
+      hintMaxAgeMs: config.hintMaxAgeMs,
+      hintMaxObjects: config.hintMaxObjects,
       log,
     });
     membership.onChange((state, previous) => {
@@ -359,6 +362,7 @@ export class ClusterNode implements ClusterAdmin {
       })),
       pendingTransfers: transfers.length,
       transfers: this.handoff.status(),
+      hints: this.handoff.hints(),
       staged: this.membership.plan(),
     };
   }
@@ -405,6 +409,7 @@ export class ClusterNode implements ClusterAdmin {
       router: this.router.counts,
       gossip: this.membership.counts,
       handoff: this.handoff.counts,
+      hints: this.handoff.hints(),
       transfers: this.handoff.status(),
       peers: this.transport?.peers() ?? [],
       liveness: this.detectors.snapshot(Date.now()).map((h) => ({ ...h, phi: round2(h.phi), up: this.isUp(h.peer) })),

@@ -42,6 +42,10 @@ export interface HandoffOptions {
   readonly scanIntervalMs: number;
   /** Whether a node is believed reachable; copies are not offered to nodes that are down. */
   readonly isUp: (node: string) => boolean;
+  /** Hints older than this, for an owner still down, are dropped (logged and counted). */
+  readonly hintMaxAgeMs: number;
+  /** Past this many held objects, this node refuses to take more hints. */
+  readonly hintMaxObjects: number;
   readonly log: Logger;
 }
 
@@ -86,7 +90,9 @@ export class Handoff {
   private nextTransferId = 1;
   private scanTimer: NodeJS.Timeout | undefined;
   private stopped = false;
-  readonly counts = { transfersCompleted: 0, transfersFailed: 0, batchesReceived: 0, objectsReceived: 0, partitionsDropped: 0, hintsWaiting: 0 };
+  readonly counts = { transfersCompleted: 0, transfersFailed: 0, batchesReceived: 0, objectsReceived: 0, partitionsDropped: 0, hintObjectsDropped: 0, hintsRefused: 0 };
+  /** Objects held for partitions this node does not own (hints, stray copies), by partition, as of the last scan. */
+  private readonly held = new Map<number, { owner: string; objects: number; sinceMs: number }>();
 
   constructor(private readonly options: HandoffOptions) {
     options.router.setForwardListener({
@@ -314,18 +320,25 @@ export class Handoff {
     const state: ClusterState = this.options.membership.state;
     for (let partition = 0; partition < state.ring.length && !this.stopped; partition++) {
       const entry = state.ring[partition]!;
-      if (entry.owner === this.self || entry.next === this.self || this.outgoing.has(partition)) continue;
+      if (entry.owner === this.self || entry.next === this.self) {
+        this.held.delete(partition);
+        continue;
+      }
+      if (this.outgoing.has(partition)) continue;
       let keys: number;
       try {
         keys = await this.options.host.countKeys(partition);
       } catch {
         continue; // the worker is restarting; the next scan looks again
       }
+      if (keys === 0) this.held.delete(partition);
       if (keys === 0 || this.outgoing.has(partition) || this.stopped) continue;
       const now = this.options.membership.state.ring[partition]!;
       if (now.owner === this.self || now.next === this.self) continue;
+      const sinceMs = this.held.get(partition)?.sinceMs ?? Date.now();
+      this.held.set(partition, { owner: now.owner, objects: keys, sinceMs });
       if (!this.options.isUp(now.owner)) {
-        this.counts.hintsWaiting++;
+        if (Date.now() - sinceMs > this.options.hintMaxAgeMs) await this.dropStaleHints(partition, now.owner, keys, sinceMs);
         continue; // held until the owner is back
       }
       this.options.log.info({ partition, keys, owner: now.owner }, 'holding objects of a partition this node does not own (hints, or a stray copy); handing them to the owner');
@@ -354,6 +367,42 @@ export class Handoff {
         if (--waiting === 0) ack(failure);
       });
     }
+  }
+
+  /**
+   * The age bound: hints kept longer than hintMaxAgeMs for an owner that stayed down are dropped.
+   * Anti-entropy then has to repair the owner from the other replicas; this is logged loudly and
+   * counted, because where a hint was the only copy beyond the others that acknowledged the write,
+   * only those replicas still hold it.
+   */
+  private async dropStaleHints(partition: number, owner: string, objects: number, sinceMs: number): Promise<void> {
+    this.options.log.error({ partition, owner, objects, heldMs: Date.now() - sinceMs, hintMaxAgeMs: this.options.hintMaxAgeMs }, 'dropping hints older than hintMaxAgeMs for an owner that is still down; anti-entropy must repair it');
+    try {
+      await this.options.host.dropPartition(partition);
+      this.counts.hintObjectsDropped += objects;
+      this.held.delete(partition);
+    } catch (error) {
+      this.options.log.error({ partition, err: error }, 'dropping stale hints failed');
+    }
+  }
+
+  /** Whether this node may take another hint (the size bound). */
+  acceptsHints(): boolean {
+    let objects = 0;
+    for (const h of this.held.values()) objects += h.objects;
+    if (objects < this.options.hintMaxObjects) return true;
+    this.counts.hintsRefused++;
+    return false;
+  }
+
+  /** Hints (and stray copies) held per owner, as of the last scan: partitions and objects. */
+  hints(): { owner: string; partitions: number; objects: number; ownerUp: boolean }[] {
+    const byOwner = new Map<string, { partitions: number; objects: number }>();
+    for (const { owner, objects } of this.held.values()) {
+      const have = byOwner.get(owner) ?? { partitions: 0, objects: 0 };
+      byOwner.set(owner, { partitions: have.partitions + 1, objects: have.objects + objects });
+    }
+    return [...byOwner].map(([owner, v]) => ({ owner, ...v, ownerUp: this.options.isUp(owner) })).sort((a, b) => (a.owner < b.owner ? -1 : 1));
   }
 
   status(): TransferStatus[] {

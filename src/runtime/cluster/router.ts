@@ -36,6 +36,8 @@ export interface RouterView {
   ownerOf(partition: number): string;
   /** Whether this node serves requests for the partition (it owns it, receives it, or still holds it). */
   serves(partition: number): boolean;
+  /** Whether this node may take more hints as a fallback (its hint bound). */
+  acceptsHints?(): boolean;
 }
 
 /** A vnode request before the router gives it an id. */
@@ -202,6 +204,14 @@ export class ClusterRouter implements VnodeRouter {
     this.counts.proxiedIn++;
     // A fallback stores what it is sent for a partition it does not own, as hints for the owner.
     const asFallback = request.type !== 'VnodeList' && request.fallback === true;
+    if (asFallback && request.type !== 'VnodeGet' && this.view.acceptsHints?.() === false && !this.view.serves(request.partition)) {
+      this.counts.refusedRemote++;
+      this.peers.send(from, {
+        kind: 'vnodeReply',
+        reply: { type: 'VnodeFailed', requestId: request.requestId, partition: request.partition, error: { code: 'overload', message: `node ${this.view.self} holds as many hints as hintMaxObjects allows; it takes no more` } },
+      });
+      return;
+    }
     if (!asFallback && !this.view.serves(request.partition)) {
       this.counts.refusedRemote++;
       this.peers.send(from, {

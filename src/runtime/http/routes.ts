@@ -14,6 +14,8 @@ export type Route =
   | { readonly kind: 'keys'; readonly type: string; readonly bucket: Uint8Array; readonly locationPrefix: string }
   | { readonly kind: 'ping' }
   | { readonly kind: 'stats' }
+  /** /metrics: the stats in Prometheus text format. */
+  | { readonly kind: 'metrics' }
   /** /v1/cluster/{action}: membership administration. */
   | { readonly kind: 'clusterRead'; readonly action: ClusterReadAction }
   | { readonly kind: 'clusterChange'; readonly action: ClusterChangeAction }
@@ -32,6 +34,7 @@ export const allowedMethods: Readonly<Record<Exclude<RouteKind, 'none'>, readonl
   keys: ['POST'],
   ping: ['GET', 'HEAD'],
   stats: ['GET', 'HEAD'],
+  metrics: ['GET'],
   clusterRead: ['GET'],
   clusterChange: ['POST'],
 };
@@ -39,6 +42,7 @@ export const allowedMethods: Readonly<Record<Exclude<RouteKind, 'none'>, readonl
 const noRoute: Route = { kind: 'none' };
 const pingRoute: Route = { kind: 'ping' };
 const statsRoute: Route = { kind: 'stats' };
+const metricsRoute: Route = { kind: 'metrics' };
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 const utf8Encoder = new TextEncoder();
 
@@ -118,6 +122,7 @@ function bucketRoute(type: string, typeSegment: string | undefined, rest: readon
 
 /** The route of a path (without its query); `none` when nothing matches, a failure for bad escapes. */
 export function matchRoute(path: string): Result<Route> {
+  if (path === '/metrics') return ok(metricsRoute);
   if (!path.startsWith('/v1/')) return ok(noRoute);
   const segments = path.split('/');
   // segments[0] is '' (before the leading slash) and segments[1] is 'v1'.

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { type Result, assert, assertNever } from '../../core/errors.js';
 import type { ClusterAdmin } from '../cluster/cluster-node.js';
 import { readBody } from './body.js';
+import { prometheusText } from './metrics.js';
 import type { KvService } from '../../core/kv.js';
 import { sendError } from './errors.js';
 import { type KeyHandlerDeps, handleDelete, handleGet, handlePost, handlePut } from './key-handlers.js';
@@ -136,6 +137,12 @@ async function handleClusterChange(cluster: ClusterAdmin, action: ClusterChangeA
   return sendJson(res, 200, result.value);
 }
 
+async function sendMetrics(state: FrontEndState, res: ServerResponse): Promise<void> {
+  const body = prometheusText(await state.deps.stats());
+  res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
 async function sendStats(state: FrontEndState, res: ServerResponse): Promise<void> {
   const body = JSON.stringify(await state.deps.stats());
   res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
@@ -175,6 +182,11 @@ function dispatch(state: FrontEndState, req: IncomingMessage, res: ServerRespons
       const options = noOptions(search, method);
       if (!options.ok) return sendError(res, options.error.code, options.error.message);
       return sendStats(state, res);
+    }
+    case 'metrics': {
+      const options = noOptions(search, method);
+      if (!options.ok) return sendError(res, options.error.code, options.error.message);
+      return sendMetrics(state, res);
     }
     case 'clusterRead':
     case 'clusterChange': {
