@@ -2,7 +2,7 @@
 // join, leave and clear stage changes; plan shows what committing would move; commit applies the
 // staged changes (at the claimant); status and ring show the cluster as the asked node sees it.
 
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type NodeAddress, defaultNodeAddress, parseNodeAddress } from './node-address.js';
 
 const exitOk = 0;
@@ -18,10 +18,10 @@ function writeLine(stream: NodeJS.WriteStream, line: string): void {
   stream.write(`${line}\n`);
 }
 
-async function call(options: ClusterOptions, method: 'GET' | 'POST', action: string, body?: unknown): Promise<{ status: number; document: Record<string, unknown> } | undefined> {
+async function call(options: ClusterOptions, method: 'GET' | 'POST' | 'PUT', action: string, body?: unknown): Promise<{ status: number; document: Record<string, unknown> } | undefined> {
   let response: Response;
   try {
-    response = await fetch(`${options.node.origin}/v1/cluster/${action}`, {
+    response = await fetch(`${options.node.origin}${action.startsWith('/') ? action : `/v1/cluster/${action}`}`, {
       method,
       ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
       signal: AbortSignal.timeout(requestTimeoutMs),
@@ -42,7 +42,7 @@ async function call(options: ClusterOptions, method: 'GET' | 'POST', action: str
 }
 
 /** Prints the answer (JSON or via `human`) and returns the exit code. */
-async function run(options: ClusterOptions, method: 'GET' | 'POST', action: string, body: unknown, human: (document: Record<string, unknown>) => void): Promise<void> {
+async function run(options: ClusterOptions, method: 'GET' | 'POST' | 'PUT', action: string, body: unknown, human: (document: Record<string, unknown>) => void): Promise<void> {
   const answer = await call(options, method, action, body);
   if (answer === undefined) {
     process.exitCode = exitUnavailable;
@@ -127,6 +127,64 @@ function clusterCommand(parent: Command, name: string, description: string): Com
     .description(description)
     .addOption(new Option('--node <host:port>', 'node to ask, over its HTTP API').argParser(parseNodeAddress).default(parseNodeAddress(defaultNodeAddress), defaultNodeAddress))
     .option('--json', 'print the JSON answer');
+}
+
+function printProps(props: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(props)) writeLine(process.stdout, `  ${name}: ${String(value)}`);
+}
+
+function parseProps(text: string | undefined): unknown {
+  if (text === undefined) return {};
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new InvalidArgumentError(`must be a JSON object of properties, e.g. '{"nVal": 3, "allowMult": false}' (${(error as Error).message})`);
+  }
+}
+
+/** `ringkv bucket-type create|update|list|show`, over a node's HTTP API (/v1/types). */
+export function addBucketTypeCommands(program: Command): void {
+  const types = program.command('bucket-type').description('bucket types: create, update, list, show (properties spread to every node)');
+  for (const mode of ['create', 'update'] as const) {
+    clusterCommand(types, mode, mode === 'create' ? 'create a bucket type (refused if it exists)' : "change a bucket type's properties (n_val only while it holds no data)")
+      .argument('<name>')
+      .argument(mode === 'create' ? '[props]' : '<props>', 'JSON object of properties: nVal, r, w, dw, pr, pw, allowMult, lastWriteWins, notfoundOk, basicQuorum, maxSiblings', parseProps)
+      .action(async (name: string, props: unknown, options: ClusterOptions) => {
+        const path = `/v1/types/${encodeURIComponent(name)}`;
+        const existing = await call(options, 'GET', path);
+        if (existing === undefined) {
+          process.exitCode = exitUnavailable;
+          return;
+        }
+        if (mode === 'create' && existing.status === 200) {
+          writeLine(process.stderr, `ringkv: bucket type ${name} already exists; use \`ringkv bucket-type update\``);
+          process.exitCode = exitUnavailable;
+          return;
+        }
+        if (mode === 'update' && existing.status === 404) {
+          writeLine(process.stderr, `ringkv: bucket type ${name} does not exist; use \`ringkv bucket-type create\``);
+          process.exitCode = exitUnavailable;
+          return;
+        }
+        await run(options, 'PUT', path, { props: props ?? {} }, (d) => {
+          writeLine(process.stdout, `bucket type ${String(d['name'])} (version ${String(d['version'])}):`);
+          printProps(d['props'] as Record<string, unknown>);
+        });
+      });
+  }
+  clusterCommand(types, 'list', 'every bucket type').action(async (options: ClusterOptions) =>
+    run(options, 'GET', '/v1/types', undefined, (d) => {
+      for (const t of d['types'] as { name: string; props: Record<string, unknown> }[]) writeLine(process.stdout, `${t.name}  nVal=${String(t.props['nVal'])} allowMult=${String(t.props['allowMult'])}`);
+    }),
+  );
+  clusterCommand(types, 'show', "a bucket type's properties")
+    .argument('<name>')
+    .action(async (name: string, options: ClusterOptions) =>
+      run(options, 'GET', `/v1/types/${encodeURIComponent(name)}`, undefined, (d) => {
+        writeLine(process.stdout, `bucket type ${String(d['name'])} (version ${String(d['version'])}):`);
+        printProps(d['props'] as Record<string, unknown>);
+      }),
+    );
 }
 
 export function addClusterCommands(program: Command): void {

@@ -12,7 +12,7 @@ import type { ConfigFlags, NodeConfig, ScalarField } from '../runtime/config.js'
 import { createLogger } from '../runtime/log.js';
 import type { Logger } from '../runtime/log.js';
 import type { RunningNode } from '../runtime/node.js';
-import { addClusterCommands } from './cluster-commands.js';
+import { addBucketTypeCommands, addClusterCommands } from './cluster-commands.js';
 import { type NodeAddress, defaultNodeAddress, parseNodeAddress } from './node-address.js';
 
 const exitCodes = { ok: 0, notFound: 1, usage: 2, unavailable: 3 } as const;
@@ -510,6 +510,7 @@ function buildProgram(): Command {
     .action(async (bucket: string, options: PbCommandOptions) => runBucketProps(bucket, options));
 
   addClusterCommands(program);
+  addBucketTypeCommands(program);
   return program;
 }
 

@@ -12,6 +12,7 @@
 // ("owned by B, heading to C") instead of one silently overwriting the other; the deterministic
 // simulator found that race when both lived in one register.
 
+import type { BucketProps, QuorumSetting } from './bucket.js';
 import { claim } from './claim.js';
 import { type Result, assert, fail, ok } from './errors.js';
 
@@ -54,6 +55,15 @@ function ownership(owner: string, epoch: number, writer: string, target: string,
   return { owner, epoch, writer, target, targetEpoch, targetWriter, next: target === owner ? undefined : target };
 }
 
+/** A bucket type's properties as the cluster knows them; a last-writer-wins register per name. */
+export interface BucketTypeRecord {
+  readonly name: string;
+  readonly props: BucketProps;
+  /** 0 for a type seeded from a node's configuration: any change made in the cluster wins over it. */
+  readonly version: number;
+  readonly writer: string;
+}
+
 export interface ClusterState {
   readonly clusterName: string;
   /** Q; fixed when the cluster is created. */
@@ -62,15 +72,18 @@ export interface ClusterState {
   readonly members: readonly Member[];
   /** Index = partition. */
   readonly ring: readonly Ownership[];
+  /** Sorted by name. */
+  readonly bucketTypes: readonly BucketTypeRecord[];
 }
 
 export type NewMember = Pick<Member, 'name' | 'peerAddress' | 'zone' | 'httpAddress' | 'pbAddress'>;
 
-export function singletonCluster(clusterName: string, partitions: number, self: NewMember): ClusterState {
+export function singletonCluster(clusterName: string, partitions: number, self: NewMember, bucketTypes: Readonly<Record<string, BucketProps>> = {}): ClusterState {
   const member: Member = { ...self, status: 'valid', staged: false, version: 1, writer: self.name };
   return {
     clusterName,
     partitions,
+    bucketTypes: seedRecords(bucketTypes, self.name),
     members: [member],
     ring: Array.from({ length: partitions }, () => ownership(self.name, 1, self.name, self.name, 1, self.name)),
   };
@@ -106,7 +119,46 @@ export function mergeClusterStates(a: ClusterState, b: ClusterState): ClusterSta
   }
   const members = [...byName.values()].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
   const ring = a.ring.map((entry, p) => mergeOwnership(entry, b.ring[p]!));
-  return { ...a, members, ring };
+  const types = new Map<string, BucketTypeRecord>();
+  for (const t of [...a.bucketTypes, ...b.bucketTypes]) {
+    const have = types.get(t.name);
+    if (have === undefined || newerType(t, have)) types.set(t.name, t);
+  }
+  return { ...a, members, ring, bucketTypes: [...types.values()].sort(compareNames) };
+}
+
+function compareNames(x: { name: string }, y: { name: string }): number {
+  return x.name < y.name ? -1 : x.name > y.name ? 1 : 0;
+}
+
+function newerType(a: BucketTypeRecord, b: BucketTypeRecord): boolean {
+  if (a.version !== b.version) return a.version > b.version;
+  if (a.writer !== b.writer) return a.writer > b.writer;
+  return JSON.stringify(a.props) > JSON.stringify(b.props);
+}
+
+function seedRecords(types: Readonly<Record<string, BucketProps>>, writer: string): BucketTypeRecord[] {
+  return Object.entries(types)
+    .map(([name, props]) => ({ name, props, version: 0, writer }))
+    .sort(compareNames);
+}
+
+/** Adds the configured bucket types the cluster does not know yet (version 0: cluster changes win). */
+export function seedBucketTypes(state: ClusterState, configured: Readonly<Record<string, BucketProps>>, writer: string): ClusterState {
+  const missing = seedRecords(configured, writer).filter((t) => !state.bucketTypes.some((have) => have.name === t.name));
+  if (missing.length === 0) return state;
+  return { ...state, bucketTypes: [...state.bucketTypes, ...missing].sort(compareNames) };
+}
+
+/** Creates or changes a bucket type (the caller has validated the properties). */
+export function setBucketType(state: ClusterState, name: string, props: BucketProps, writer: string): ClusterState {
+  const have = state.bucketTypes.find((t) => t.name === name);
+  const record: BucketTypeRecord = { name, props, version: (have?.version ?? 0) + 1, writer };
+  return { ...state, bucketTypes: [...state.bucketTypes.filter((t) => t.name !== name), record].sort(compareNames) };
+}
+
+export function bucketTypeOf(state: ClusterState, name: string): BucketTypeRecord | undefined {
+  return state.bucketTypes.find((t) => t.name === name);
 }
 
 /** True when `b` holds nothing `a` lacks (merging b into a changes nothing). */
@@ -120,6 +172,12 @@ export function sameState(a: ClusterState, b: ClusterState): boolean {
     const x = a.members[i]!;
     const y = b.members[i]!;
     if (x.name !== y.name || x.version !== y.version || x.writer !== y.writer) return false;
+  }
+  if (a.bucketTypes.length !== b.bucketTypes.length) return false;
+  for (let i = 0; i < a.bucketTypes.length; i++) {
+    const x = a.bucketTypes[i]!;
+    const y = b.bucketTypes[i]!;
+    if (x.name !== y.name || x.version !== y.version || x.writer !== y.writer || JSON.stringify(x.props) !== JSON.stringify(y.props)) return false;
   }
   for (let p = 0; p < a.ring.length; p++) {
     const x = a.ring[p]!;
@@ -366,6 +424,7 @@ function field<T>(value: unknown, check: (v: unknown) => boolean, what: string):
 }
 
 const isString = (v: unknown): boolean => typeof v === 'string';
+const isObjectArray = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x));
 const isCount = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
 const statuses: readonly string[] = ['joining', 'valid', 'leaving', 'left'];
 
@@ -380,7 +439,6 @@ export function decodeClusterState(bytes: Uint8Array): ClusterState {
   field(raw.format, (v) => v === stateFormat, `format must be ${stateFormat}`);
   const clusterName = field<string>(raw.clusterName, isString, 'clusterName');
   const partitions = field<number>(raw.partitions, (v) => isCount(v) && (v as number) > 0, 'partitions');
-  const isObjectArray = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x));
   const membersRaw = field<Record<string, unknown>[]>(raw.members, isObjectArray, 'members must be an array of objects');
   const members: Member[] = membersRaw.map((m, i) => ({
     name: field<string>(m.name, (v) => isString(v) && (v as string).length > 0, `members[${i}].name`),
@@ -407,5 +465,35 @@ export function decodeClusterState(bytes: Uint8Array): ClusterState {
       field<string>(e.targetWriter, isString, `ring[${p}].targetWriter`),
     ),
   );
-  return { clusterName, partitions, members, ring };
+  const typesRaw = field<Record<string, unknown>[]>(raw.bucketTypes ?? [], isObjectArray, 'bucketTypes must be an array of objects');
+  const bucketTypes: BucketTypeRecord[] = typesRaw.map((t, i) => ({
+    name: field<string>(t.name, (v) => isString(v) && /^[A-Za-z0-9_.-]{1,64}$/.test(v as string), `bucketTypes[${i}].name`),
+    props: decodeProps(t.props, `bucketTypes[${i}].props`),
+    version: field<number>(t.version, isCount, `bucketTypes[${i}].version`),
+    writer: field<string>(t.writer, isString, `bucketTypes[${i}].writer`),
+  }));
+  bucketTypes.sort(compareNames);
+  if (new Set(bucketTypes.map((t) => t.name)).size !== bucketTypes.length) throw new ClusterStateError('invalid cluster state: duplicate bucket type names');
+  return { clusterName, partitions, members, ring, bucketTypes };
+}
+
+const isQuorum = (v: unknown): boolean => v === 'one' || v === 'quorum' || v === 'all' || isCount(v);
+const isBool = (v: unknown): boolean => typeof v === 'boolean';
+
+function decodeProps(raw: unknown, where: string): BucketProps {
+  const p = field<Record<string, unknown>>(raw, (v) => typeof v === 'object' && v !== null && !Array.isArray(v), `${where} must be an object`);
+  const props: BucketProps = {
+    nVal: field<number>(p.nVal, (v) => isCount(v) && (v as number) >= 1, `${where}.nVal`),
+    r: field<QuorumSetting>(p.r, isQuorum, `${where}.r`),
+    w: field<QuorumSetting>(p.w, isQuorum, `${where}.w`),
+    dw: field<QuorumSetting>(p.dw, isQuorum, `${where}.dw`),
+    pr: field<QuorumSetting>(p.pr, isQuorum, `${where}.pr`),
+    pw: field<QuorumSetting>(p.pw, isQuorum, `${where}.pw`),
+    allowMult: field<boolean>(p.allowMult, isBool, `${where}.allowMult`),
+    lastWriteWins: field<boolean>(p.lastWriteWins, isBool, `${where}.lastWriteWins`),
+    notfoundOk: field<boolean>(p.notfoundOk, isBool, `${where}.notfoundOk`),
+    basicQuorum: field<boolean>(p.basicQuorum, isBool, `${where}.basicQuorum`),
+  };
+  if (p.maxSiblings === undefined || p.maxSiblings === null) return props;
+  return { ...props, maxSiblings: field<number>(p.maxSiblings, (v) => isCount(v) && (v as number) >= 1, `${where}.maxSiblings`) };
 }

@@ -51,6 +51,8 @@ export class PutCoordinator {
   private result: KvObject | undefined;
   private readonly needed: number;
 
+  /** Replicas whose durable acknowledgement or failure has been counted. */
+  private readonly finalAnswers = new Set<number>();
   /** Partitions the current coordinating replica's host writes itself (see VnodePut.localReplicas). */
   private localReplicas: readonly number[] = [];
   private readonly failed = new Set<number>();
@@ -144,14 +146,18 @@ export class PutCoordinator {
   }
 
   private onReplicaReply(reply: VnodeReply): CoordinatorEffect<PutReply>[] {
-    // A replica that failed as a coordinating candidate has been counted already.
-    if (this.failed.has(reply.partition)) return [];
+    // A replica that failed as a coordinating candidate has been counted already, and a replica's
+    // final answer counts once: a message delivered twice must not count as two replicas.
+    if (this.failed.has(reply.partition) || this.finalAnswers.has(reply.partition)) return [];
     const fromCoordinating = reply.partition === this.coordinating;
     if (reply.type === 'VnodeReplicateReply' || (reply.type === 'VnodePutReply' && fromCoordinating)) {
+      this.finalAnswers.add(reply.partition);
       this.acks++;
       if (!this.fallbacks.has(reply.partition)) this.primaryAcks++;
-    } else if (reply.type === 'VnodeFailed') this.countFailure(reply.partition);
-    else return [];
+    } else if (reply.type === 'VnodeFailed') {
+      this.finalAnswers.add(reply.partition);
+      this.countFailure(reply.partition);
+    } else return [];
     this.answered++;
     return this.tally();
   }

@@ -123,6 +123,20 @@ export interface NodeConfig {
   readonly handoffGraceMs: number;
   /** Wait before retrying a failed transfer. */
   readonly handoffRetryMs: number;
+  /** Active anti-entropy: Merkle trees in the workers, compared between replicas on a schedule. */
+  readonly aaeEnabled: boolean;
+  /** How often each replica compares each of its trees with the next replica's. */
+  readonly aaeExchangeIntervalMs: number;
+  /** Exchanges (comparison and repairs) this node runs at once. */
+  readonly aaeExchangeConcurrency: number;
+  readonly aaeExchangeTimeoutMs: number;
+  readonly aaeMaxKeysPerExchange: number;
+  /** Keys being repaired (both replicas read, the merge written back) at once on this node. */
+  readonly aaeRepairsInFlightMax: number;
+  /** Vnodes whose trees are rebuilt from storage at once on this node. */
+  readonly aaeRebuildConcurrency: number;
+  /** Keys a worker reads and hashes per rebuild step before it serves its mailboxes again. */
+  readonly aaeRebuildChunkKeys: number;
   /** Always has a `default` entry. */
   readonly bucketTypes: Readonly<Record<string, BucketTypeProps>>;
   /** Used only by crash tests. */
@@ -376,6 +390,14 @@ const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
   handoffBatchBytes: { defaultValue: MiB, parse: size(KiB, 256 * MiB), isSize: true, meaning: 'bytes per handoff batch (about; one object may exceed it)' },
   handoffGraceMs: { defaultValue: 10_000, parse: integer(0, oneHourMs), meaning: 'how long an old owner keeps serving, and forwarding writes for, a partition after handing it off' },
   handoffRetryMs: { defaultValue: 2000, parse: integer(1, oneHourMs), meaning: 'wait before retrying a failed partition transfer' },
+  aaeEnabled: { defaultValue: true, parse: booleanParser, meaning: 'active anti-entropy: workers keep Merkle trees of the partitions this node owns, and replicas compare them on a schedule and repair what differs' },
+  aaeExchangeIntervalMs: { defaultValue: 60_000, parse: integer(100, 24 * oneHourMs), meaning: 'how often each replica compares each of its trees with the next replica of that preference list' },
+  aaeExchangeConcurrency: { defaultValue: 2, parse: integer(1, 64), meaning: 'anti-entropy exchanges (comparison and repairs) this node runs at once' },
+  aaeExchangeTimeoutMs: { defaultValue: 10_000, parse: integer(100, oneHourMs), meaning: 'time the comparison of an anti-entropy exchange may take before it fails (a replica not answering)' },
+  aaeMaxKeysPerExchange: { defaultValue: 1000, parse: integer(1, 100_000), meaning: 'differing keys one anti-entropy exchange repairs; the rest are left to the next exchange, which follows at once' },
+  aaeRepairsInFlightMax: { defaultValue: 32, parse: integer(1, 10_000), meaning: 'keys this node repairs at once for anti-entropy (both replicas read, the merge written back)' },
+  aaeRebuildConcurrency: { defaultValue: 2, parse: integer(1, 64), meaning: 'vnodes whose anti-entropy trees are rebuilt from storage at once on this node (after a start, or on gaining a partition)' },
+  aaeRebuildChunkKeys: { defaultValue: 500, parse: integer(1, 100_000), meaning: 'keys a worker reads and hashes per tree-rebuild step before it serves its mailboxes again' },
 };
 
 const scalarFields = Object.keys(fieldSpecs) as ScalarField[];
@@ -552,6 +574,35 @@ function bucketTypeProblems(name: string, props: BucketTypeProps, config: NodeCo
   }
   if (props.allowMult && props.lastWriteWins) problems.push(`${at}: allowMult and lastWriteWins cannot both be true`);
   return problems;
+}
+
+/**
+ * A bucket type's properties changed at run time (`ringkv bucket-type create|update`, HTTP, protocol
+ * buffers): `raw` holds the properties to set, over `base` (the type's current properties, or the
+ * defaults for a new type), checked with the same parsers and rules as the config file.
+ */
+export function checkBucketTypeChange(name: string, raw: unknown, base: BucketTypeProps, config: NodeConfig): { ok: true; props: BucketTypeProps } | { ok: false; problems: string[] } {
+  const problems: string[] = [];
+  if (!isRecord(raw)) return { ok: false, problems: [`the properties must be a JSON object, got ${show(raw)}`] };
+  const allowedProps = Object.keys(bucketTypeParsers);
+  const props: Record<string, unknown> = { ...base };
+  for (const [prop, value] of Object.entries(raw)) {
+    const parser = (bucketTypeParsers as Readonly<Record<string, Parser<unknown>>>)[prop];
+    if (parser === undefined) {
+      problems.push(unknownKeyProblem(`bucket type ${name}`, prop, allowedProps));
+      continue;
+    }
+    const parsed = parser(value);
+    if (parsed.ok) props[prop] = parsed.value;
+    else problems.push(`${prop}: ${parsed.expected}, got ${show(value)}`);
+  }
+  if (problems.length === 0) problems.push(...bucketTypeProblems(name, props as unknown as BucketTypeProps, config).map((p) => p.replace(/^bucketTypes\./, '')));
+  return problems.length === 0 ? { ok: true, props: props as unknown as BucketTypeProps } : { ok: false, problems };
+}
+
+/** The properties of a new bucket type before any are given: Riak's defaults with defaultNVal. */
+export function newBucketTypeProps(config: NodeConfig): BucketTypeProps {
+  return defaultBucketTypeProps(config.defaultNVal);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import type { Clock, TimerHandle, VnodeRouter } from '../../actors/ports.js';
 import type { BucketProps } from '../core/bucket.js';
 import type { NodeConfig } from './config.js';
 import { type HttpFrontEnd, startHttpFrontEnd } from './http/server.js';
+import { BucketTypes } from './bucket-types.js';
 import { ClusterNode } from './cluster/cluster-node.js';
 import { KvNodeService } from './kv-service.js';
 import { startPbFrontEnd } from './pb/server.js';
@@ -203,6 +204,8 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     monotonicUs: () => Number(process.hrtime.bigint() - startedAt) / 1000,
   });
 
+  const types = new BucketTypes(clusterNode.membership, bucketTypes, config, () => kv);
+
   const statsSnapshot = async (): Promise<unknown> => ({
     node: config.nodeName,
     uptimeMs: Date.now() - stats.startedAtMs,
@@ -228,7 +231,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
           headersTimeoutMs: config.httpHeadersTimeoutMs,
           requestTimeoutMs: config.httpRequestTimeoutMs,
         },
-        { kv, stats: statsSnapshot, cluster: clusterNode, generateKey: () => randomBytes(15).toString('base64url'), log },
+        { kv, stats: statsSnapshot, cluster: clusterNode, bucketTypes: types, generateKey: () => randomBytes(15).toString('base64url'), log },
       );
     } catch (error) {
       await clusterNode.stop();
@@ -291,7 +294,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
           maxFrameBytes: config.maxRequestBodyBytes,
           log,
         },
-        { kv, bucketTypes, nodeName: config.nodeName, partitions: config.partitions, ownerOf: (p) => clusterNode.membership.state.ring[p]!.owner, generateKey: () => randomBytes(15).toString('base64url') },
+        { kv, bucketTypes, nodeName: config.nodeName, partitions: config.partitions, ownerOf: (p) => clusterNode.membership.state.ring[p]!.owner, changeBucketType: (name, props) => types.change(name, props, 'update'), generateKey: () => randomBytes(15).toString('base64url') },
       );
     } catch (error) {
       await resp?.close();

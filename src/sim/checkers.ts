@@ -34,10 +34,13 @@ function byKey<T extends { key: string }>(ops: readonly T[]): Map<string, T[]> {
   return out;
 }
 
-/** Acknowledged writes not superseded by a later write (acknowledged or not) whose context covered them. */
+/**
+ * Acknowledged writes not superseded by a later write (acknowledged or not) whose context covered
+ * them. Deletes supersede what their context covered; they are never expected to be read.
+ */
 export function expectedSurvivors(puts: readonly PutOp[]): PutOp[] {
   return puts.filter((w) => {
-    if (w.outcome !== 'ok' || w.dot === undefined) return false;
+    if (w.outcome !== 'ok' || w.dot === undefined || w.deleted === true) return false;
     const dot = w.dot;
     return !puts.some((other) => other !== w && other.outcome !== 'failed' && vvCoversDot(other.context, dot));
   });
@@ -49,7 +52,7 @@ export function checkAckedWritesReadable(history: History): string[] {
   for (const op of history.gets()) if (op.final) finals.set(op.key, op);
   for (const [key, puts] of byKey(history.puts())) {
     for (const w of puts) {
-      if (w.outcome === 'ok' && w.dot === undefined) violations.push(`${key}: acknowledged write ${w.value} did not return its own sibling`);
+      if (w.outcome === 'ok' && w.dot === undefined && w.deleted !== true) violations.push(`${key}: acknowledged write ${w.value} did not return its own sibling`);
     }
     const expected = expectedSurvivors(puts);
     const final = finals.get(key);

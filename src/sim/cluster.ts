@@ -10,13 +10,14 @@
 //   await c.settle();
 
 import { riakDefaultProps } from '../core/bucket.js';
-import type { Result } from '../core/errors.js';
-import type { GetReply, NewContent, PutReply } from '../core/kv.js';
+import { type ClusterState, type NewMember, claimantOf, commitPlan, completeTransfer, pendingTransfers, singletonCluster, stageJoin } from '../core/cluster.js';
+import { type Result, assert } from '../core/errors.js';
+import type { GetReply, NewContent, PutReply, ReadOptions, WriteOptions } from '../core/kv.js';
 import { checkSettled } from './checkers.js';
 import type { HandoffOptions } from './handoff.js';
 import { describeMessage, type NodeMessage } from './messages.js';
 import { type LinkPolicy, type NetworkOptions, SimNetwork } from './network.js';
-import { type CommitOutcome, SimNode, type SimNodeOptions } from './node.js';
+import { type CommitOutcome, type LivenessOptions, type PlantedBug, SimNode, type SimNodeOptions } from './node.js';
 import type { StorageOptions } from './storage.js';
 import { objectKey } from './workload.js';
 import { SimWorld } from './world.js';
@@ -38,6 +39,10 @@ export interface SimClusterOptions {
   readonly wireCodec: boolean;
   /** Keep the whole trace in memory (to write out a failing run's trace). */
   readonly keepTrace: boolean;
+  /** Failure detection, sloppy quorum and hinted handoff (off: every node is believed up). */
+  readonly liveness: LivenessOptions | undefined;
+  /** A bug planted on purpose, to check that the checkers find it. */
+  readonly plantedBug?: PlantedBug;
 }
 
 /** Defaults for everything but the seed and the nodes: a LAN-like network, an SSD-like fsync. */
@@ -52,6 +57,7 @@ export const simDefaults: Omit<SimClusterOptions, 'seed' | 'nodes'> = {
   linkPolicies: [],
   wireCodec: false,
   keepTrace: false,
+  liveness: undefined,
 };
 
 const encoder = new TextEncoder();
@@ -76,8 +82,24 @@ export class SimCluster {
       handoff: options.handoff,
       storage: options.storage,
       wireCodec: options.wireCodec,
+      liveness: options.liveness,
+      ...(options.plantedBug === undefined ? {} : { plantedBug: options.plantedBug }),
     };
     for (const name of options.nodes) this.nodes.set(name, new SimNode(name, this.world, this.network, nodeOptions));
+    this.network.incarnations = {
+      current: (name) => this.nodes.get(name)?.process.generation ?? 0,
+      connection: (from, to) => {
+        const receiver = this.nodes.get(to);
+        if (receiver === undefined) return 0;
+        return this.nodes.get(from)?.connectionTo(to, receiver.process.generation, receiver.process.state !== 'down') ?? receiver.process.generation;
+      },
+    };
+    // A request that reaches a host whose process is down is refused: the sender's connection fails it.
+    this.network.onUndeliverable = (from, to, message) => {
+      if (message.type !== 'VnodeRequestMsg') return;
+      const { requestId, partition } = message.request;
+      this.network.send(to, from, { type: 'Unreachable', reply: { type: 'VnodeFailed', requestId, partition, error: { code: 'worker_unavailable', message: `node ${to} refused the connection` } } });
+    };
   }
 
   node(name: string): SimNode {
@@ -96,6 +118,51 @@ export class SimCluster {
     this.node(name).found();
   }
 
+  /**
+   * Forms a cluster of `names` at once, without running the joins: the state the joins, the
+   * claimant's commit and every (empty) transfer would lead to, built with the same core functions
+   * and given to every node. For runs that are about something else than membership.
+   */
+  bootstrap(names: readonly string[] = [...this.nodes.keys()]): ClusterState {
+    assert(names.length > 0, 'a cluster has members');
+    const member = (name: string): NewMember => this.node(name).member;
+    let state = singletonCluster('sim', this.options.partitions, member(names[0]!));
+    for (const name of names.slice(1)) {
+      const staged = stageJoin(state, member(name), names[0]!);
+      assert(staged.ok, `${name} can join`);
+      state = staged.value;
+    }
+    const committed = commitPlan(state, this.options.nVal, claimantOf(state)!);
+    assert(committed.ok, 'the joins commit');
+    state = committed.value.state;
+    for (const t of pendingTransfers(state)) state = completeTransfer(state, t.partition, t.from, t.to, t.from);
+    for (const name of names) this.node(name).bootstrap(state);
+    return state;
+  }
+
+  // ---- Faults on nodes
+
+  /** The node's process dies (unsynced writes lost); its peers' connections to it are reset. */
+  crash(name: string, wipe = false): void {
+    const node = this.node(name);
+    if (node.process.state === 'down') return;
+    if (wipe) node.wipe();
+    else node.crash();
+    for (const other of this.nodes.keys()) if (other !== name) this.network.send(name, other, { type: 'ConnectionReset' });
+  }
+
+  restart(name: string): void {
+    this.node(name).restart();
+  }
+
+  pause(name: string): void {
+    this.node(name).process.pause();
+  }
+
+  resume(name: string): void {
+    this.node(name).process.resume();
+  }
+
   join(name: string, via: string): Promise<Result<void>> {
     return new Promise((resolve) => this.node(name).join(via, resolve));
   }
@@ -111,17 +178,17 @@ export class SimCluster {
 
   // ---- Client, on string keys and values in one bucket
 
-  get(via: string, key: string): Promise<Result<GetReply>> {
-    return this.node(via).get(objectKey(key));
+  get(via: string, key: string, options: ReadOptions = {}): Promise<Result<GetReply>> {
+    return this.node(via).get(objectKey(key), options);
   }
 
-  put(via: string, key: string, value: string, context: Uint8Array | undefined): Promise<Result<PutReply>> {
+  put(via: string, key: string, value: string, context: Uint8Array | undefined, options: WriteOptions = {}): Promise<Result<PutReply>> {
     const content: NewContent = { value: encoder.encode(value), contentType: 'text/plain', userMeta: [] };
-    return this.node(via).put(objectKey(key), content, context, true);
+    return this.node(via).put(objectKey(key), content, context, true, options);
   }
 
-  delete(via: string, key: string, context: Uint8Array | undefined): Promise<Result<PutReply>> {
-    return this.node(via).delete(objectKey(key), context);
+  delete(via: string, key: string, context: Uint8Array | undefined, options: WriteOptions = {}): Promise<Result<PutReply>> {
+    return this.node(via).delete(objectKey(key), context, options);
   }
 
   /** The live values of a get's answer, sorted. */

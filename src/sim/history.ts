@@ -10,6 +10,13 @@ import type { Dot, VersionVector } from '../core/version-vector.js';
 
 export type Outcome = 'ok' | 'failed' | 'unknown';
 
+/**
+ * How an operation was made: `strict` (r = w = pr = pw = quorum, no fallbacks), `sloppy` (the
+ * defaults: quorum counted on any replicas, fallbacks for down primaries), `all` (r = all on the
+ * primaries, the heal phase's reads).
+ */
+export type OpMode = 'strict' | 'sloppy' | 'all';
+
 export interface PutOp {
   readonly kind: 'put';
   readonly id: number;
@@ -26,6 +33,11 @@ export interface PutOp {
   /** The dot of the sibling the write created (known when acknowledged). */
   dot: Dot | undefined;
   error: string | undefined;
+  readonly mode?: OpMode;
+  /** A delete: a tombstone that supersedes what its context saw. */
+  readonly deleted?: boolean;
+  /** The causal context the acknowledgement returned: every replica that acknowledged holds at least this. */
+  resultContext?: VersionVector;
 }
 
 export interface GetOp {
@@ -44,6 +56,9 @@ export interface GetOp {
   /** The context the read returned (what a write based on it would supersede). */
   context: VersionVector | undefined;
   error: string | undefined;
+  readonly mode?: OpMode;
+  /** The dot of each sibling read, in the order of `values`. */
+  dots?: readonly Dot[];
 }
 
 export type Op = PutOp | GetOp;

@@ -26,7 +26,16 @@ export type NodeMessage =
   | { readonly type: 'HandoffAck'; readonly transferId: string; readonly partition: number; readonly seq: number }
   /** A write the old owner applied while (or after) handing the partition off: merge it too. */
   | { readonly type: 'HandoffForward'; readonly forwardId: number; readonly partition: number; readonly item: HandoffItem }
-  | { readonly type: 'HandoffForwardAck'; readonly forwardId: number; readonly partition: number };
+  | { readonly type: 'HandoffForwardAck'; readonly forwardId: number; readonly partition: number }
+  /** Sent every heartbeat interval to every member, for failure detection (any message is a sign of life). */
+  | { readonly type: 'Heartbeat' }
+  /**
+   * Not sent by a node: what the sender's peer connection reports. `ConnectionReset`: the peer's
+   * process died, so requests sent to it will not be answered; `Unreachable`: a request reached a
+   * host whose process is down, and the connection was refused. Neither is a sign of life.
+   */
+  | { readonly type: 'ConnectionReset' }
+  | { readonly type: 'Unreachable'; readonly reply: VnodeReply };
 
 export function describeMessage(m: NodeMessage): string {
   switch (m.type) {
@@ -44,9 +53,13 @@ export function describeMessage(m: NodeMessage): string {
     case 'CommitRequest':
     case 'CommitReply':
       return `${m.type} c${m.callId}`;
+    case 'Unreachable':
+      return `Unreachable r${m.reply.requestId} p${m.reply.partition}`;
     case 'Gossip':
     case 'JoinRequest':
     case 'JoinReply':
+    case 'Heartbeat':
+    case 'ConnectionReset':
       return m.type;
   }
 }

@@ -35,7 +35,21 @@ export interface LinkDecision {
 /** Returns a decision, or undefined to leave the message to the next policy (or the default). */
 export type LinkPolicy<M> = (link: Link, message: M, random: SimRandom, nowUs: number) => LinkDecision | undefined;
 
-export type MessageHandler<M> = (from: string, message: M) => void;
+/** `fromIncarnation`: the sender's incarnation when it sent (0 where nodes never restart). */
+export type MessageHandler<M> = (from: string, message: M, fromIncarnation: number) => void;
+
+/**
+ * Process incarnations, where nodes can crash and restart. A message travels on the sender's
+ * connection to one incarnation of the receiver, and is delivered only to that incarnation: what
+ * was sent into a connection to a process that has died since (or was dead already) never reaches
+ * the process that replaced it.
+ */
+export interface Incarnations {
+  /** The incarnation of a node's process now. */
+  current(name: string): number;
+  /** The incarnation of `to` that `from`'s connection leads to (opening one if it has none). */
+  connection(from: string, to: string): number;
+}
 
 export interface NetworkCounts {
   sent: number;
@@ -52,6 +66,12 @@ export class SimNetwork<M> {
   /** Arrival time of the last FIFO message per link, so the next is not delivered before it. */
   private readonly lastArrivalUs = new Map<string, number>();
   readonly counts: NetworkCounts = { sent: 0, delivered: 0, dropped: 0, duplicated: 0, undeliverable: 0 };
+  /**
+   * Called for a message that arrives at a node not attached (a process that is down): what the
+   * sender's side learns from that (a refused connection), if anything.
+   */
+  onUndeliverable: ((from: string, to: string, message: M) => void) | undefined;
+  incarnations: Incarnations | undefined;
 
   constructor(
     private readonly world: SimWorld,
@@ -70,6 +90,10 @@ export class SimNetwork<M> {
     this.handlers.delete(name);
   }
 
+  isAttached(name: string): boolean {
+    return this.handlers.has(name);
+  }
+
   /** Adds a fault; returns the function that removes it again. */
   addPolicy(policy: LinkPolicy<M>): () => void {
     this.policies.push(policy);
@@ -85,13 +109,15 @@ export class SimNetwork<M> {
     if (decision.delaysUs.length === 0) this.counts.dropped++;
     if (decision.delaysUs.length > 1) this.counts.duplicated += decision.delaysUs.length - 1;
     const linkKey = `${from}>${to}`;
+    const toIncarnation = this.incarnations?.connection(from, to);
+    const fromIncarnation = this.incarnations?.current(from) ?? 0;
     for (const delayUs of decision.delaysUs) {
       let atUs = this.world.nowUs + Math.max(0, Math.round(delayUs));
       if (decision.fifo) {
         atUs = Math.max(atUs, this.lastArrivalUs.get(linkKey) ?? 0);
         this.lastArrivalUs.set(linkKey, atUs);
       }
-      this.world.scheduleAt(atUs, () => `${from}>${to} ${this.describe(message)}`, () => this.deliver(from, to, message));
+      this.world.scheduleAt(atUs, () => `${from}>${to} ${this.describe(message)}`, () => this.deliver(from, to, message, toIncarnation, fromIncarnation));
     }
   }
 
@@ -109,13 +135,14 @@ export class SimNetwork<M> {
     return this.world.random.int(this.options.minDelayUs, this.options.maxDelayUs);
   }
 
-  private deliver(from: string, to: string, message: M): void {
+  private deliver(from: string, to: string, message: M, toIncarnation: number | undefined, fromIncarnation: number): void {
     const handler = this.handlers.get(to);
-    if (handler === undefined) {
+    if (handler === undefined || (toIncarnation !== undefined && this.incarnations!.current(to) !== toIncarnation)) {
       this.counts.undeliverable++;
+      this.onUndeliverable?.(from, to, message);
       return;
     }
     this.counts.delivered++;
-    handler(from, message);
+    handler(from, message, fromIncarnation);
   }
 }

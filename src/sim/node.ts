@@ -4,11 +4,20 @@
 // requests included); the handoff of partitions it gives up; and the key-value operations a
 // client calls on it, placed and resolved as the runtime's key-value service does.
 //
-// It runs the same core functions and actors as production. What it leaves out is what the
-// simulator does not test yet: failure detection and fallbacks, hinted handoff, anti-entropy.
+// It runs the same core functions and actors as production. With `liveness` set it also runs
+// failure detection as src/runtime/cluster/cluster-node.ts does: heartbeats to every member, a
+// phi-accrual detector per peer (src/core/failure-detector.ts) fed by every message received
+// (on the node's monotonic clock),
+// sloppy quorum (a primary on a node believed down is replaced by a fallback, `preferenceList`),
+// and a periodic scan that hands hints and stray copies to their owners. Everything the node does
+// passes through its process (process.ts), so it can be paused, crashed and restarted: a crash
+// loses what was not fsynced and every in-memory part (coordinators, transfers, detectors); the
+// restarted node reloads its durable storage and its cluster state (cluster.json), and its vnodes
+// take fresh actor ids, as the production worker does after an unclean stop. What it leaves out
+// is what the runtime does not have yet: anti-entropy.
 
 import { ensureActorId, VnodeActor } from '../../actors/vnode.js';
-import { CoordinatorActor } from '../../actors/coordinator.js';
+import { CoordinatorActor, type Placement } from '../../actors/coordinator.js';
 import type { VnodeRouter } from '../../actors/ports.js';
 import { type BucketProps, type RequestLimits, resolveRead, resolveWrite } from '../core/bucket.js';
 import {
@@ -23,6 +32,7 @@ import {
   encodeClusterState,
   memberOf,
   mergeClusterStates,
+  preferenceList,
   sameState,
   singletonCluster,
   stageJoin,
@@ -30,12 +40,14 @@ import {
 } from '../core/cluster.js';
 import { decodeContext, encodeStorageKey } from '../core/codec.js';
 import { type Result, assertNever, fail } from '../core/errors.js';
-import type { GetReply, NewContent, ObjectKey, PutReply } from '../core/kv.js';
-import type { VnodeRequest } from '../core/messages.js';
+import { type FailureDetectorOptions, FailureDetectors } from '../core/failure-detector.js';
+import type { GetReply, NewContent, ObjectKey, PutReply, ReadOptions, WriteOptions } from '../core/kv.js';
+import type { VnodeReply, VnodeRequest } from '../core/messages.js';
 import { partitionOf, preferencePartitions } from '../core/ring.js';
-import { Handoff, type HandoffOptions } from './handoff.js';
+import { Handoff, type HandoffCounts, type HandoffOptions, emptyHandoffCounts } from './handoff.js';
 import type { NodeMessage } from './messages.js';
 import type { SimNetwork } from './network.js';
+import { NodeProcess } from './process.js';
 import { SimStorage, type StorageOptions } from './storage.js';
 import type { SimWorld } from './world.js';
 
@@ -52,24 +64,83 @@ export interface SimNodeOptions {
   readonly storage: StorageOptions;
   /** Pass every state sent through the wire codec (encode, then decode), as production does. */
   readonly wireCodec: boolean;
+  /** Failure detection, sloppy quorum and hinted handoff; undefined: every node is believed up, always. */
+  readonly liveness: LivenessOptions | undefined;
+  /** A bug planted on purpose, to check that the checkers find it (never set outside those tests). */
+  readonly plantedBug?: PlantedBug;
+}
+
+/**
+ * Bugs a test can plant to see the checkers catch them: vnodes keep their actor ids after a crash
+ * (so a dot lost in the crash is minted again for another value); replies go out before the write
+ * is fsynced (so a crash loses acknowledged writes); hints are dropped instead of handed off.
+ */
+export type PlantedBug = 'keep-actor-ids' | 'reply-before-fsync' | 'drop-hints';
+
+export interface LivenessOptions {
+  /** How often a heartbeat goes to every member (production: heartbeatIntervalMs, 1 s). */
+  readonly heartbeatIntervalMs: number;
+  readonly detector: FailureDetectorOptions;
+  /** How often a node looks for hints and stray copies to hand to their owners (production: handoffScanIntervalMs, 10 s). */
+  readonly hintScanIntervalMs: number;
+}
+
+/** Counters that survive restarts, for reports. */
+export interface NodeCounts {
+  gossipSent: number;
+  gossipMerged: number;
+  refused: number;
+  /** Requests served as a fallback for a partition this node does not own. */
+  servedAsFallback: number;
+  /** Peers that went from believed up to suspected, as seen at heartbeat ticks. */
+  suspicions: number;
+  /** Requests failed because the connection to their node was reset or refused. */
+  connectionFailures: number;
+  crashes: number;
+  restarts: number;
 }
 
 export type CommitOutcome = { readonly ok: boolean; readonly message: string; readonly state: ClusterState | undefined };
 
 const emptyValue = new Uint8Array(0);
 
+/** Replies after which a vnode request is no longer waited for. */
+function isFinalReply(reply: VnodeReply): boolean {
+  return reply.type !== 'VnodePutApplied' && (reply.type !== 'VnodeListChunk' || reply.done);
+}
+
 export class SimNode {
   private current: ClusterState | undefined;
   readonly storage: SimStorage;
+  /** Whether the node runs, is paused or is down; its clock; the gate of its events. */
+  readonly process: NodeProcess;
   private readonly vnodes = new Map<number, VnodeActor>();
-  readonly coordinators: CoordinatorActor;
-  readonly handoff: Handoff;
+  coordinators: CoordinatorActor;
+  handoff: Handoff;
+  private detectors: FailureDetectors | undefined;
+  /** Believed-up status of each peer at the last heartbeat tick (to count suspicions). */
+  private lastUp = new Map<string, boolean>();
+  /** Vnode requests sent to each node and not yet finally answered ("requestId:partition"). */
+  private pendingTo = new Map<string, Map<string, { readonly requestId: number; readonly partition: number }>>();
+  /**
+   * The incarnation of each peer this node's connection leads to. Set when a connection opens (a
+   * send to a peer that is up) or a newer incarnation of the peer connects to this node; cleared
+   * when the connection is reset.
+   */
+  private connections = new Map<string, number>();
+  /** Peers whose connection was reset and not opened again: believed down whatever their phi (production's `linked`). */
+  private unlinked = new Set<string>();
+  /** After an unclean restart every vnode takes a fresh actor id; those renewed since. */
+  private uncleanRestart = false;
+  private readonly renewed = new Set<number>();
   private readonly limits: RequestLimits;
   private nextCallId = 1;
   private readonly commitCalls = new Map<number, (outcome: CommitOutcome) => void>();
   private joinCall: ((outcome: Result<void>) => void) | undefined;
   private ticking = false;
-  readonly counts = { gossipSent: 0, gossipMerged: 0, refused: 0 };
+  readonly counts: NodeCounts = { gossipSent: 0, gossipMerged: 0, refused: 0, servedAsFallback: 0, suspicions: 0, connectionFailures: 0, crashes: 0, restarts: 0 };
+  /** Handoff counts of the node's earlier lives (before crashes). */
+  private readonly pastHandoff: HandoffCounts = emptyHandoffCounts();
 
   constructor(
     readonly name: string,
@@ -77,28 +148,167 @@ export class SimNode {
     private readonly network: SimNetwork<NodeMessage>,
     private readonly options: SimNodeOptions,
   ) {
+    this.process = new NodeProcess(world, name);
     this.storage = new SimStorage(world, name, options.storage);
+    this.storage.deliver = (fn) => this.process.enter(this.process.generation, fn);
     this.limits = { defaultTimeoutMs: options.requestTimeoutMs, maxTimeoutMs: options.requestTimeoutMs * 10, maxSiblings: 100, partitions: options.partitions };
+    this.coordinators = this.newCoordinators();
+    this.handoff = this.newHandoff();
+    this.detectors = options.liveness === undefined ? undefined : new FailureDetectors(options.liveness.detector);
+    this.attach();
+  }
+
+  private newCoordinators(): CoordinatorActor {
     const router: VnodeRouter = {
-      send: (request) => this.route(request),
+      send: (request, node) => this.route(request, node),
       // One host per partition: no two replicas are ever written in one local group commit.
       hostOf: (partition) => partition,
     };
-    this.coordinators = new CoordinatorActor(router, world, 100_000);
-    this.handoff = new Handoff(
+    return new CoordinatorActor(router, this.process, 100_000);
+  }
+
+  private newHandoff(): Handoff {
+    return new Handoff(
       {
-        name,
-        world,
+        name: this.name,
+        time: this.process,
         storage: this.storage,
         state: () => this.current,
         send: (to, message) => this.send(to, message),
         vnode: (p) => this.vnode(p),
         dropVnode: (p) => this.vnodes.delete(p),
         updateLocal: (next) => this.updateLocal(next),
+        reachable: (node) => node === this.name || !this.unlinked.has(node),
       },
-      options.handoff,
+      this.options.handoff,
     );
-    network.attach(name, (from, message) => this.receive(from, message));
+  }
+
+  private attach(): void {
+    this.network.attach(this.name, (from, message, fromIncarnation) =>
+      this.process.enter(this.process.generation, () => {
+        // What the connection itself reports does not come from the peer's process.
+        if (message.type !== 'ConnectionReset' && message.type !== 'Unreachable') this.noteIncarnation(from, fromIncarnation);
+        this.receive(from, message);
+      }),
+    );
+  }
+
+  /** The incarnation of `peer` that this node's messages go to: its connection's, or, opening one, the peer's own if it is up. */
+  connectionTo(peer: string, peerIncarnation: number, peerUp: boolean): number {
+    const open = this.connections.get(peer);
+    if (open !== undefined) return open;
+    if (peerUp) {
+      this.connections.set(peer, peerIncarnation);
+      this.unlinked.delete(peer);
+    }
+    return peerIncarnation;
+  }
+
+  /**
+   * A message from a newer incarnation of a peer means the peer restarted and connected anew: the
+   * old connection is replaced (as the production transport keeps one connection per pair), and
+   * whatever was sent on it is failed.
+   */
+  private noteIncarnation(peer: string, incarnation: number): void {
+    if (peer === this.name) return;
+    const known = this.connections.get(peer);
+    if (known !== undefined && incarnation <= known) return;
+    if (known !== undefined) this.onConnectionReset(peer);
+    this.connections.set(peer, incarnation);
+    this.unlinked.delete(peer);
+  }
+
+  /** Handoff counts over every life of the node. */
+  get handoffCounts(): HandoffCounts {
+    const out = { ...this.pastHandoff };
+    for (const k of Object.keys(out) as (keyof HandoffCounts)[]) out[k] += this.handoff.counts[k];
+    return out;
+  }
+
+  // ---- Faults: crash, restart, wipe, pause
+
+  /** The process dies: unsynced writes are lost, and every in-memory part with it. */
+  crash(): void {
+    if (this.process.state === 'down') return;
+    this.counts.crashes++;
+    this.process.crash();
+    this.network.detach(this.name);
+    this.storage.loseUnsynced();
+    for (const k of Object.keys(this.pastHandoff) as (keyof HandoffCounts)[]) this.pastHandoff[k] += this.handoff.counts[k];
+    this.vnodes.clear();
+    this.coordinators = this.newCoordinators();
+    this.handoff = this.newHandoff();
+    this.detectors = this.options.liveness === undefined ? undefined : new FailureDetectors(this.options.liveness.detector);
+    this.lastUp = new Map();
+    this.pendingTo = new Map();
+    this.connections = new Map();
+    this.unlinked = new Set();
+    this.commitCalls.clear();
+    this.joinCall = undefined;
+    this.ticking = false;
+  }
+
+  /** The disk is lost as well: the node comes back with no data at all (its cluster state kept). */
+  wipe(): void {
+    this.crash();
+    this.storage.wipe();
+  }
+
+  /**
+   * A new process on the durable state: storage as the crash left it, the cluster state from its
+   * file; the vnodes take fresh actor ids (no clean-shutdown marker), transfers start over.
+   */
+  restart(): void {
+    if (this.process.state !== 'down') return;
+    this.counts.restarts++;
+    this.process.restart();
+    this.uncleanRestart = true;
+    this.renewed.clear();
+    this.attach();
+    if (this.current === undefined) return;
+    this.watchMembers();
+    this.startTicking();
+    this.handoff.review();
+  }
+
+  // ---- Liveness
+
+  /**
+   * Whether a node is believed reachable (always, without liveness): as cluster-node.ts decides,
+   * its connection is up (not reset, or opened again since) and its detector does not suspect it.
+   */
+  isUp(node: string): boolean {
+    if (this.detectors === undefined || node === this.name) return true;
+    if (this.unlinked.has(node)) return false;
+    const status = this.detectors.status(node, this.process.monotonicMs());
+    return status === undefined || status === 'up';
+  }
+
+  private watchMembers(): void {
+    if (this.detectors === undefined || this.current === undefined) return;
+    const now = this.process.monotonicMs();
+    for (const m of this.current.members) {
+      if (m.name === this.name) continue;
+      if (m.status === 'left') this.detectors.remove(m.name);
+      else this.detectors.watch(m.name, now);
+    }
+  }
+
+  /**
+   * The replicas of a key whose partition is `first`, as cluster-node.ts `replicas()` places them:
+   * with sloppy quorum, a primary on a node believed down is replaced by the next healthy node
+   * round the ring (a fallback, which keeps the write as a hint for the owner).
+   */
+  replicas(first: number, nVal: number, sloppyQuorum: boolean): { partitions: readonly number[]; placement?: Placement } {
+    const plain = { partitions: preferencePartitions(first, nVal, this.options.partitions) };
+    const state = this.current;
+    if (state === undefined || this.detectors === undefined || !sloppyQuorum) return plain;
+    if (!activeMembers(state).some((m) => m.name !== this.name && !this.isUp(m.name))) return plain;
+    const entries = preferenceList(state, first, nVal, (node) => this.isUp(node));
+    const fallbacks = new Map<number, string>();
+    for (const e of entries) if (!e.primary) fallbacks.set(e.partition, e.node);
+    return fallbacks.size === 0 ? { partitions: entries.map((e) => e.partition) } : { partitions: entries.map((e) => e.partition), placement: { fallbacks } };
   }
 
   get state(): ClusterState | undefined {
@@ -119,6 +329,12 @@ export class SimNode {
   /** Starts as the only member of a new cluster. */
   found(): void {
     this.adopt(singletonCluster(this.options.clusterName, this.options.partitions, this.member), false);
+    this.startTicking();
+  }
+
+  /** Starts as a member of a cluster whose state was built beforehand (every node gets the same). */
+  bootstrap(state: ClusterState): void {
+    this.adopt(state, false);
     this.startTicking();
   }
 
@@ -158,6 +374,7 @@ export class SimNode {
 
   private adopt(state: ClusterState, spread: boolean): void {
     this.current = state;
+    this.watchMembers();
     if (spread) this.pushToAll();
     this.handoff.review();
   }
@@ -187,13 +404,43 @@ export class SimNode {
     if (this.ticking) return;
     this.ticking = true;
     this.scheduleTick();
+    if (this.options.liveness !== undefined) {
+      this.scheduleHeartbeat(this.options.liveness.heartbeatIntervalMs);
+      this.scheduleHintScan(this.options.liveness.hintScanIntervalMs);
+    }
+  }
+
+  /** A heartbeat to every member, each interval; and the suspicions since the last one, counted. */
+  private scheduleHeartbeat(intervalMs: number): void {
+    this.process.schedule(intervalMs * 1000, `heartbeat ${this.name}`, () => {
+      for (const to of this.others()) this.send(to, { type: 'Heartbeat' });
+      for (const to of this.others()) {
+        const up = this.isUp(to);
+        if (!up && this.lastUp.get(to) !== false) this.counts.suspicions++;
+        this.lastUp.set(to, up);
+      }
+      this.scheduleHeartbeat(intervalMs);
+    });
+  }
+
+  private scheduleHintScan(intervalMs: number): void {
+    this.process.schedule(intervalMs * 1000, `hint-scan ${this.name}`, () => {
+      if (this.options.plantedBug === 'drop-hints') {
+        for (const p of this.handoff.undelivered()) {
+          this.storage.dropPartition(p);
+          this.vnodes.delete(p);
+        }
+      }
+      this.handoff.scanForStrays((node) => this.isUp(node));
+      this.scheduleHintScan(intervalMs);
+    });
   }
 
   /** Gossip to one random member, and look after the transfers, about once per interval. */
   private scheduleTick(): void {
     const intervalUs = this.options.gossipIntervalMs * 1000;
     const delayUs = this.world.random.int(Math.round(intervalUs * 0.9), Math.round(intervalUs * 1.1));
-    this.world.schedule(delayUs, `tick ${this.name}`, () => {
+    this.process.schedule(delayUs, `tick ${this.name}`, () => {
       const others = this.others();
       if (others.length > 0) this.sendGossip(this.world.random.pick(others));
       this.handoff.checkStalls();
@@ -288,23 +535,66 @@ export class SimNode {
     let vnode = this.vnodes.get(partition);
     if (vnode === undefined) {
       const fresh = (): string => `${this.name}-${partition}-${this.world.random.hex(8)}`;
-      const { actorId } = ensureActorId(partition, this.storage, fresh, false);
+      // As the production worker: no clean-shutdown marker, so every vnode renews its identity (once).
+      const renew = this.uncleanRestart && !this.renewed.has(partition) && this.options.plantedBug !== 'keep-actor-ids';
+      this.renewed.add(partition);
+      const { actorId } = ensureActorId(partition, this.storage, fresh, renew);
       vnode = new VnodeActor(partition, actorId, this.storage);
       this.vnodes.set(partition, vnode);
     }
     return vnode;
   }
 
-  /** The coordinator's router: every request goes to the partition's owner, this node included. */
-  private route(request: VnodeRequest): void {
+  /** The coordinator's router: every request goes to the partition's owner (this node included), or to the fallback named. */
+  private route(request: VnodeRequest, node: string | undefined): void {
     // A node not yet in a cluster knows no owner: it sends the request to itself, which refuses it.
-    const owner = this.current?.ring[request.partition]?.owner ?? this.name;
-    this.send(owner, { type: 'VnodeRequestMsg', request });
+    const to = node ?? this.current?.ring[request.partition]?.owner ?? this.name;
+    if (to !== this.name && this.options.liveness !== undefined) {
+      let pending = this.pendingTo.get(to);
+      if (pending === undefined) this.pendingTo.set(to, (pending = new Map()));
+      pending.set(`${request.requestId}:${request.partition}`, { requestId: request.requestId, partition: request.partition });
+    }
+    this.send(to, { type: 'VnodeRequestMsg', request });
+  }
+
+  private onVnodeReply(from: string, reply: VnodeReply): void {
+    if (isFinalReply(reply)) {
+      const pending = this.pendingTo.get(from);
+      if (pending !== undefined && pending.delete(`${reply.requestId}:${reply.partition}`) && pending.size === 0) this.pendingTo.delete(from);
+    }
+    this.coordinators.onReply(reply);
+  }
+
+  /** A request of ours was refused by a dead host; failed once, unless the reset failed it already. */
+  private onUnreachable(from: string, reply: VnodeReply): void {
+    const pending = this.pendingTo.get(from);
+    if (pending === undefined || !pending.has(`${reply.requestId}:${reply.partition}`)) return;
+    this.counts.connectionFailures++;
+    this.onVnodeReply(from, reply);
+  }
+
+  /** The connection to `peer` was reset (its process died): what was sent to it will not be answered. */
+  private onConnectionReset(peer: string): void {
+    this.connections.delete(peer);
+    this.unlinked.add(peer);
+    this.handoff.peerReset(peer);
+    const pending = this.pendingTo.get(peer);
+    if (pending === undefined) return;
+    this.pendingTo.delete(peer);
+    for (const { requestId, partition } of pending.values()) {
+      this.counts.connectionFailures++;
+      // 'timeout', as router.onPeerDown says it: the request may have been applied before the
+      // connection dropped, so a put must not be handed to another replica.
+      this.coordinators.onReply({ type: 'VnodeFailed', requestId, partition, error: { code: 'timeout', message: `the connection to ${peer} dropped before it answered; the request may or may not have been applied` } });
+    }
   }
 
   private onVnodeRequest(from: string, request: VnodeRequest): void {
     const { partition } = request;
-    if (!this.serves(partition)) {
+    // A fallback stores what it is sent for a partition it does not own, as hints for the owner.
+    const asFallback = request.type !== 'VnodeList' && request.fallback === true;
+    if (asFallback && !this.serves(partition)) this.counts.servedAsFallback++;
+    if (!asFallback && !this.serves(partition)) {
       this.counts.refused++;
       const owner = this.current?.ring[partition]?.owner ?? 'unknown';
       const message = `node ${this.name} does not hold partition ${partition} (its owner is ${owner}); the ring is changing`;
@@ -314,7 +604,8 @@ export class SimNode {
     const writesBefore = this.storage.counts.puts;
     const outcome = this.vnode(partition).handle(request);
     for (const reply of outcome.early) this.send(from, { type: 'VnodeReplyMsg', reply });
-    this.storage.whenDurable(outcome.durableLsn, () => this.send(from, { type: 'VnodeReplyMsg', reply: outcome.reply }));
+    if (this.options.plantedBug === 'reply-before-fsync') this.send(from, { type: 'VnodeReplyMsg', reply: outcome.reply });
+    else this.storage.whenDurable(outcome.durableLsn, () => this.send(from, { type: 'VnodeReplyMsg', reply: outcome.reply }));
     // A write that changed the partition goes on to its new owner while it is being handed off.
     if (request.type !== 'VnodeGet' && request.type !== 'VnodeList' && this.storage.counts.puts !== writesBefore) this.handoff.noteWrite(partition, request.storageKey);
   }
@@ -326,11 +617,21 @@ export class SimNode {
   }
 
   private receive(from: string, message: NodeMessage): void {
+    // Any message is a sign of life; heartbeats exist for peers with nothing else to say.
+    if (this.detectors !== undefined && from !== this.name && message.type !== 'ConnectionReset' && message.type !== 'Unreachable') {
+      this.detectors.heartbeat(from, this.process.monotonicMs());
+    }
     switch (message.type) {
       case 'VnodeRequestMsg':
         return this.onVnodeRequest(from, message.request);
       case 'VnodeReplyMsg':
-        return this.coordinators.onReply(message.reply);
+        return this.onVnodeReply(from, message.reply);
+      case 'Unreachable':
+        return this.onUnreachable(from, message.reply);
+      case 'ConnectionReset':
+        return this.onConnectionReset(from);
+      case 'Heartbeat':
+        return;
       case 'Gossip':
         return this.onGossip(from, message.state);
       case 'JoinRequest':
@@ -356,35 +657,49 @@ export class SimNode {
 
   // ---- Key-value operations, as the runtime's key-value service places and resolves them
 
-  get(key: ObjectKey): Promise<Result<GetReply>> {
-    const placed = this.place(key);
-    const quorum = resolveRead(this.options.bucketProps, {}, this.limits);
-    if (!quorum.ok) return Promise.resolve(quorum);
-    return this.coordinators.get(preferencePartitions(placed.partition, quorum.value.n, this.options.partitions), placed.storageKey, quorum.value);
+  /**
+   * A client's call reaching the node: handled at once while it runs; held while it is paused (the
+   * request waits in the socket); never answered if it is down or crashes first (the client's own
+   * deadline then decides).
+   */
+  private call<T>(run: () => Promise<T>): Promise<T> {
+    if (this.process.state === 'running') return run();
+    return new Promise((resolve) => this.process.enter(this.process.generation, () => void run().then(resolve)));
   }
 
-  put(key: ObjectKey, content: NewContent, context: Uint8Array | undefined, returnBody: boolean): Promise<Result<PutReply>> {
-    return this.write(key, content, context, false, returnBody);
+  get(key: ObjectKey, options: ReadOptions = {}): Promise<Result<GetReply>> {
+    return this.call(() => {
+      const placed = this.place(key);
+      const quorum = resolveRead(this.options.bucketProps, options, this.limits);
+      if (!quorum.ok) return Promise.resolve(quorum);
+      const replicas = this.replicas(placed.partition, quorum.value.n, quorum.value.sloppyQuorum);
+      return this.coordinators.get(replicas.partitions, placed.storageKey, quorum.value, replicas.placement);
+    });
+  }
+
+  put(key: ObjectKey, content: NewContent, context: Uint8Array | undefined, returnBody: boolean, options: WriteOptions = {}): Promise<Result<PutReply>> {
+    return this.call(() => this.write(key, content, context, false, returnBody, options));
   }
 
   /** A delete with the context the caller read: a tombstone that supersedes what that read saw. */
-  delete(key: ObjectKey, context: Uint8Array | undefined): Promise<Result<PutReply>> {
-    return this.write(key, { value: emptyValue, contentType: 'application/octet-stream', userMeta: [] }, context, true, false);
+  delete(key: ObjectKey, context: Uint8Array | undefined, options: WriteOptions = {}): Promise<Result<PutReply>> {
+    return this.call(() => this.write(key, { value: emptyValue, contentType: 'application/octet-stream', userMeta: [] }, context, true, false, options));
   }
 
-  private write(key: ObjectKey, content: NewContent, context: Uint8Array | undefined, deleted: boolean, returnBody: boolean): Promise<Result<PutReply>> {
+  private write(key: ObjectKey, content: NewContent, context: Uint8Array | undefined, deleted: boolean, returnBody: boolean, options: WriteOptions): Promise<Result<PutReply>> {
     const placed = this.place(key);
-    const quorum = resolveWrite(this.options.bucketProps, {}, this.limits);
+    const quorum = resolveWrite(this.options.bucketProps, options, this.limits);
     if (!quorum.ok) return Promise.resolve(quorum);
     const q = quorum.value;
+    const replicas = this.replicas(placed.partition, q.n, q.sloppyQuorum);
     return this.coordinators.put(
-      preferencePartitions(placed.partition, q.n, this.options.partitions),
+      replicas.partitions,
       {
         storageKey: placed.storageKey,
         context: context === undefined || context.length === 0 ? [] : decodeContext(context),
         content,
         deleted,
-        nowMs: this.world.nowMs(),
+        nowMs: this.process.nowMs(),
         ifNoneMatch: false,
         ifNotModified: false,
         maxSiblings: q.maxSiblings,
@@ -393,6 +708,7 @@ export class SimNode {
       },
       q,
       returnBody,
+      replicas.placement,
     );
   }
 

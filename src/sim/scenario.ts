@@ -7,7 +7,7 @@ import { type ClusterState, memberOf } from '../core/cluster.js';
 import { checkAckedWritesReadable, checkNoPhantoms, checkOwnership, checkReplicasAgree, maxSiblingsRead, strayCopies } from './checkers.js';
 import { SimCluster, type SimClusterOptions, simDefaults } from './cluster.js';
 import { slowLinks } from './faults.js';
-import type { HandoffCounts } from './handoff.js';
+import { type HandoffCounts, emptyHandoffCounts } from './handoff.js';
 import { History } from './history.js';
 import type { NodeMessage } from './messages.js';
 import type { NetworkCounts } from './network.js';
@@ -221,7 +221,7 @@ export async function runMembershipScenario(options: MembershipScenarioOptions):
     timeline,
     operations: history.summary(),
     maxSiblings: maxSiblingsRead(history),
-    handoff: sumCounts(cluster.all.map((n) => n.handoff.counts)),
+    handoff: sumCounts(cluster.all.map((n) => n.handoffCounts)),
     network: { ...cluster.network.counts },
     strayCopies: state === undefined ? 0 : strayCopies(cluster.all, state).length,
     refused: cluster.all.reduce((sum, n) => sum + n.counts.refused, 0),
@@ -235,8 +235,8 @@ function tagged(check: string, violations: readonly string[]): string[] {
   return violations.map((v) => `${check}: ${v}`);
 }
 
-function sumCounts(counts: readonly HandoffCounts[]): HandoffCounts {
-  const out: HandoffCounts = { started: 0, completed: 0, superseded: 0, aborted: 0, restarted: 0, batches: 0, items: 0, forwards: 0, dropped: 0 };
+export function sumCounts(counts: readonly HandoffCounts[]): HandoffCounts {
+  const out: HandoffCounts = emptyHandoffCounts();
   for (const c of counts) for (const k of Object.keys(out) as (keyof HandoffCounts)[]) out[k] += c[k];
   return out;
 }

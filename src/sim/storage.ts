@@ -6,7 +6,7 @@
 // which is how the node holds back replies until their writes are durable, as production does.
 //
 // It keeps the durable image apart from the overlay, so a crash that loses every unsynced record
-// (`loseUnsynced`) is one call — the fault the storage checks of later work will inject.
+// is one call (`loseUnsynced`), and so is a lost disk (`wipe`).
 
 import { Buffer } from 'node:buffer';
 import type { VnodeStoragePort } from '../../actors/ports.js';
@@ -51,6 +51,13 @@ export class SimStorage implements VnodeStoragePort {
   /** Bumped by a crash, so an fsync that was running then completes into nothing. */
   private generation = 0;
   readonly counts = { puts: 0, fsyncs: 0 };
+  /**
+   * How a durability callback is run: at once by default; a node passes its process's gate, so
+   * that a callback due while the process is paused waits for it to resume.
+   */
+  deliver: (fn: () => void) => void = (fn) => fn();
+  /** Called after each append (a fault waiting to strike just after a write). */
+  onAppend: ((partition: number, key: Uint8Array) => void) | undefined;
 
   constructor(
     private readonly world: SimWorld,
@@ -82,6 +89,7 @@ export class SimStorage implements VnodeStoragePort {
     this.unsynced.push({ partition, id, key, value, lsn });
     this.counts.puts++;
     this.maybeSync();
+    this.onAppend?.(partition, key);
     return lsn;
   }
 
@@ -113,6 +121,19 @@ export class SimStorage implements VnodeStoragePort {
     return (this.current.get(partition)?.size ?? 0) > 0;
   }
 
+  /** Partitions holding at least one object (not only the vnode's own metadata), in order. */
+  objectPartitions(): number[] {
+    return this.partitions().filter((p) => this.objectCount(p) > 0);
+  }
+
+  /** Objects the partition holds; keys starting with byte 0 are the vnode's own metadata. */
+  objectCount(partition: number): number {
+    let n = 0;
+    const table = this.current.get(partition);
+    if (table !== undefined) for (const entry of table.values()) if (entry.key.length > 0 && entry.key[0] !== 0) n++;
+    return n;
+  }
+
   /** Removes a partition's data (after a handoff's grace period). */
   dropPartition(partition: number): void {
     this.current.delete(partition);
@@ -128,6 +149,13 @@ export class SimStorage implements VnodeStoragePort {
     this.waiters = [];
     this.current.clear();
     for (const [p, table] of this.durable) this.current.set(p, new Map(table));
+  }
+
+  /** A wiped disk: nothing is left, durable or not, and nobody waiting is ever answered. */
+  wipe(): void {
+    this.loseUnsynced();
+    this.durable.clear();
+    this.current.clear();
   }
 
   private maybeSync(): void {
@@ -156,7 +184,7 @@ export class SimStorage implements VnodeStoragePort {
     const ready = this.waiters.filter((w) => w.lsn <= upTo);
     if (ready.length === 0) return;
     this.waiters = this.waiters.filter((w) => w.lsn > upTo);
-    for (const w of ready) w.fn();
+    for (const w of ready) this.deliver(w.fn);
   }
 }
 

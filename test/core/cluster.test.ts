@@ -18,11 +18,13 @@ import {
   preferenceList,
   ringVersion,
   sameState,
+  setBucketType,
   singletonCluster,
   stageJoin,
   stageLeave,
   updateMemberInfo,
 } from '../../src/core/cluster.js';
+import { riakDefaultProps } from '../../src/core/bucket.js';
 import type { Result } from '../../src/core/errors.js';
 
 function member(name: string, zone?: string): NewMember {
@@ -147,7 +149,12 @@ test('member addresses are updated with a new version, so the change wins on mer
 
 // ---- Merge laws: copies produced by any interleaving of operations converge.
 
-type Op = { kind: 'join'; name: string; at: number } | { kind: 'leave'; name: string; at: number } | { kind: 'commit'; at: number } | { kind: 'complete'; at: number; index: number };
+type Op =
+  | { kind: 'join'; name: string; at: number }
+  | { kind: 'leave'; name: string; at: number }
+  | { kind: 'commit'; at: number }
+  | { kind: 'complete'; at: number; index: number }
+  | { kind: 'type'; name: string; nVal: number; at: number };
 
 const names = ['a', 'b', 'c', 'd', 'e'];
 
@@ -165,6 +172,8 @@ function apply(state: ClusterState, op: Op, writer: string): ClusterState {
       const r = commitPlan(state, 3, writer);
       return r.ok ? r.value.state : state;
     }
+    case 'type':
+      return setBucketType(state, op.name, { ...riakDefaultProps, nVal: op.nVal }, writer);
     case 'complete': {
       const ts = pendingTransfers(state);
       if (ts.length === 0) return state;
@@ -179,6 +188,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('leave' as const), name: fc.constantFrom(...names), at: fc.nat(2) }),
   fc.record({ kind: fc.constant('commit' as const), at: fc.nat(2) }),
   fc.record({ kind: fc.constant('complete' as const), at: fc.nat(2), index: fc.nat(63) }),
+  fc.record({ kind: fc.constant('type' as const), name: fc.constantFrom('t1', 't2'), nVal: fc.integer({ min: 1, max: 5 }), at: fc.nat(2) }),
 );
 
 /** Three replicas of the state, each applying the ops addressed to it and occasionally merging. */

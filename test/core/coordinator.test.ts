@@ -241,3 +241,14 @@ test('get: pr counts primaries only; a fallback answer counts towards r', (t) =>
     t.regex(failed.error.message, /0 primaries of 2, 2 needed/);
   }
 });
+
+test('put: an acknowledgement delivered twice counts once (the simulator found it counting twice)', (t) => {
+  const c = new PutCoordinator(11, [4, 5, 6], put, { ...write, w: 2, dw: 2 }, false, ownHost);
+  c.start();
+  c.onReply({ type: 'VnodePutApplied', requestId: 11, partition: 4, object: stored(1) });
+  t.deepEqual(replies(c.onReply({ type: 'VnodePutReply', requestId: 11, partition: 4 })), []);
+  t.deepEqual(replies(c.onReply({ type: 'VnodePutReply', requestId: 11, partition: 4 })), [], 'the same replica again is not a second acknowledgement');
+  t.deepEqual(replies(c.onReply({ type: 'VnodeFailed', requestId: 11, partition: 4, error: { code: 'timeout', message: 'late' } })), [], 'nor is a late failure from it');
+  const answered = replies(c.onReply({ type: 'VnodeReplicateReply', requestId: 11, partition: 5 }))[0]!;
+  t.true(answered.ok);
+});

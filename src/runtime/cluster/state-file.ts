@@ -29,8 +29,13 @@ export class ClusterStateFile {
 
   save(state: ClusterState): Promise<void> {
     const bytes = encodeClusterState(state);
-    this.chain = this.chain.then(() => this.write(bytes));
+    this.chain = this.chain.catch(() => undefined).then(() => this.write(bytes));
     return this.chain;
+  }
+
+  /** Resolves once every save begun so far has finished (for a clean stop). */
+  flush(): Promise<void> {
+    return this.chain.catch(() => undefined);
   }
 
   private async write(bytes: Uint8Array): Promise<void> {

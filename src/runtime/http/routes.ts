@@ -14,6 +14,9 @@ export type Route =
   | { readonly kind: 'keys'; readonly type: string; readonly bucket: Uint8Array; readonly locationPrefix: string }
   | { readonly kind: 'ping' }
   | { readonly kind: 'stats' }
+  /** /v1/types: every bucket type; /v1/types/{type}: one, to read or create/change. */
+  | { readonly kind: 'bucketTypes' }
+  | { readonly kind: 'bucketType'; readonly type: string }
   /** /metrics: the stats in Prometheus text format. */
   | { readonly kind: 'metrics' }
   /** /v1/cluster/{action}: membership administration. */
@@ -35,6 +38,8 @@ export const allowedMethods: Readonly<Record<Exclude<RouteKind, 'none'>, readonl
   ping: ['GET', 'HEAD'],
   stats: ['GET', 'HEAD'],
   metrics: ['GET'],
+  bucketTypes: ['GET'],
+  bucketType: ['GET', 'PUT'],
   clusterRead: ['GET'],
   clusterChange: ['POST'],
 };
@@ -141,6 +146,11 @@ export function matchRoute(path: string): Result<Route> {
     case 'buckets':
       return bucketRoute(defaultBucketType, undefined, segments, 2);
     case 'types': {
+      if (segments.length === 3) return ok({ kind: 'bucketTypes' });
+      if (segments.length === 4) {
+        const named = decodeTypeSegment(segments[3]!);
+        return named.ok ? ok({ kind: 'bucketType', type: named.value }) : named;
+      }
       if (segments.length < 5) return ok(noRoute);
       const typeSegment = segments[3]!;
       const type = decodeTypeSegment(typeSegment);

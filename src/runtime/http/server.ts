@@ -7,6 +7,7 @@ import { type IncomingMessage, type ServerResponse, createServer } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { type Result, assert, assertNever } from '../../core/errors.js';
+import type { BucketTypes } from '../bucket-types.js';
 import type { ClusterAdmin } from '../cluster/cluster-node.js';
 import { readBody } from './body.js';
 import { prometheusText } from './metrics.js';
@@ -38,6 +39,8 @@ export interface HttpFrontEndDeps {
   readonly stats: () => Promise<unknown>;
   /** Membership administration under /v1/cluster/. */
   readonly cluster?: ClusterAdmin;
+  /** Bucket types at run time under /v1/types. */
+  readonly bucketTypes?: BucketTypes;
   /** The key of a POST; the composition root passes a random url-safe id. */
   readonly generateKey: () => string;
   readonly log: Logger;
@@ -98,22 +101,33 @@ async function handleClusterRead(cluster: ClusterAdmin, action: ClusterReadActio
   }
 }
 
+/**
+ * Reads a small JSON object body (an empty body is `{}` when `emptyIsObject`); on anything else
+ * answers the error itself and returns undefined.
+ */
+async function readJsonObject(req: IncomingMessage, res: ServerResponse, emptyIsObject: boolean): Promise<Record<string, unknown> | undefined> {
+  const body = await readBody(req, clusterBodyBytesMax);
+  if (body.kind !== 'complete') {
+    sendError(res, 'invalid_request', `the request body must be a JSON object of at most ${clusterBodyBytesMax} bytes`);
+    return undefined;
+  }
+  if (body.bytes.length === 0 && emptyIsObject) return {};
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(body.bytes).toString('utf8'));
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
+    return parsed as Record<string, unknown>;
+  } catch (error) {
+    sendError(res, 'malformed_json', `the request body is not a JSON object: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
 /** Cluster changes take a small JSON body: {"seed": "host:port"} for join, {"node": name} for leave. */
 const clusterBodyBytesMax = 16 * 1024;
 
 async function handleClusterChange(cluster: ClusterAdmin, action: ClusterChangeAction, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const body = await readBody(req, clusterBodyBytesMax);
-  if (body.kind !== 'complete') return sendError(res, 'invalid_request', `the request body must be a JSON object of at most ${clusterBodyBytesMax} bytes`);
-  let document: Record<string, unknown> = {};
-  if (body.bytes.length > 0) {
-    try {
-      const parsed: unknown = JSON.parse(Buffer.from(body.bytes).toString('utf8'));
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
-      document = parsed as Record<string, unknown>;
-    } catch (error) {
-      return sendError(res, 'malformed_json', `the request body is not a JSON object: ${(error as Error).message}`);
-    }
-  }
+  const document = await readJsonObject(req, res, true);
+  if (document === undefined) return;
   let result: Result<unknown>;
   switch (action) {
     case 'join':
@@ -135,6 +149,16 @@ async function handleClusterChange(cluster: ClusterAdmin, action: ClusterChangeA
   }
   if (!result.ok) return sendError(res, result.error.code, result.error.message);
   return sendJson(res, 200, result.value);
+}
+
+/** PUT /v1/types/{type}: body {"props": {...}} creates the type or changes the given properties. */
+async function handlePutBucketType(types: BucketTypes, name: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const document = await readJsonObject(req, res, false);
+  if (document === undefined) return;
+  const props = document['props'];
+  if (props === undefined) return sendError(res, 'invalid_request', 'the body must be {"props": {...}} with the properties to set');
+  const changed = await types.change(name, props, 'put');
+  return changed.ok ? sendJson(res, 200, changed.value) : sendError(res, changed.error.code, changed.error.message);
 }
 
 async function sendMetrics(state: FrontEndState, res: ServerResponse): Promise<void> {
@@ -164,6 +188,11 @@ function dispatch(state: FrontEndState, req: IncomingMessage, res: ServerRespons
   if (!allowed.includes(method)) {
     return sendError(res, 'method_not_allowed', `${method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`, { Allow: allowed.join(', ') });
   }
+  if (route.kind !== 'key' && route.kind !== 'keys') {
+    // Every other route takes no query parameters.
+    const options = noOptions(search, method);
+    if (!options.ok) return sendError(res, options.error.code, options.error.message);
+  }
   switch (route.kind) {
     case 'key':
       if (method === 'PUT') return handlePut(state.handlerDeps, route.key, search, req, res);
@@ -172,26 +201,29 @@ function dispatch(state: FrontEndState, req: IncomingMessage, res: ServerRespons
     case 'keys':
       return handlePost(state.handlerDeps, route, search, req, res);
     case 'ping': {
-      const options = noOptions(search, method);
-      if (!options.ok) return sendError(res, options.error.code, options.error.message);
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': pingBody.length });
       res.end(pingBody);
       return;
     }
     case 'stats': {
-      const options = noOptions(search, method);
-      if (!options.ok) return sendError(res, options.error.code, options.error.message);
       return sendStats(state, res);
     }
+    case 'bucketTypes':
+    case 'bucketType': {
+      const types = state.deps.bucketTypes;
+      if (types === undefined) return sendError(res, 'not_found', 'bucket type administration is not available on this listener');
+      if (route.kind === 'bucketTypes') return sendJson(res, 200, { types: types.list() });
+      if (method === 'GET') {
+        const shown = types.show(route.type);
+        return shown.ok ? sendJson(res, 200, shown.value) : sendError(res, shown.error.code, shown.error.message);
+      }
+      return handlePutBucketType(types, route.type, req, res);
+    }
     case 'metrics': {
-      const options = noOptions(search, method);
-      if (!options.ok) return sendError(res, options.error.code, options.error.message);
       return sendMetrics(state, res);
     }
     case 'clusterRead':
     case 'clusterChange': {
-      const options = noOptions(search, method);
-      if (!options.ok) return sendError(res, options.error.code, options.error.message);
       if (state.deps.cluster === undefined) return sendError(res, 'not_found', 'cluster administration is not available on this listener');
       return route.kind === 'clusterRead' ? handleClusterRead(state.deps.cluster, route.action, res) : handleClusterChange(state.deps.cluster, route.action, req, res);
     }

@@ -7,7 +7,7 @@ import type { BucketProps } from '../../core/bucket.js';
 import { encodeStorageKey } from '../../core/codec.js';
 import { type KvError, type Result, fail, ok } from '../../core/errors.js';
 import { partitionOf, preferencePartitions } from '../../core/ring.js';
-import { bucketTypeOf, bytesOf, differingProps, rpbBucketPropsOf, textOf } from './convert.js';
+import { bucketTypeChangeOf, bucketTypeOf, bytesOf, differingProps, rpbBucketPropsOf, textOf } from './convert.js';
 import { kvErrorFrame } from './errors.js';
 import { encodeFrame, encodeMessageFrame, errorFrame } from './frame.js';
 import {
@@ -28,10 +28,12 @@ export interface BucketHandlerDeps {
   readonly partitions: number;
   /** The node owning a partition (this node when it is alone). */
   readonly ownerOf?: (partition: number) => string;
+  /** Changes a bucket type's properties cluster-wide; without it, types are fixed. */
+  readonly changeBucketType?: (name: string, props: Record<string, unknown>) => Promise<Result<unknown>>;
 }
 
 export const fixedPropsMessage =
-  'ringkv: bucket properties are set per bucket type in the node configuration; changing them at run time arrives with the bucket-type work';
+  'ringkv: bucket properties are per bucket type; change the type instead (RpbSetBucketTypeReq, PUT /v1/types/{type} or `ringkv bucket-type update`)';
 
 function failure(error: KvError): Buffer {
   return kvErrorFrame(error);
@@ -77,8 +79,16 @@ export function handleSetBucket(deps: BucketHandlerDeps, m: RpbSetBucketReq): Bu
   return setProps(deps, bucketTypeOf(m.type), m.props);
 }
 
-export function handleSetBucketType(deps: BucketHandlerDeps, m: RpbSetBucketTypeReq): Buffer {
-  return setProps(deps, textOf('type', m.type), m.props);
+/** RpbSetBucketTypeReq: changes the type's properties in the cluster metadata (every node). */
+export async function handleSetBucketType(deps: BucketHandlerDeps, m: RpbSetBucketTypeReq): Promise<Buffer> {
+  if (deps.changeBucketType === undefined) return setProps(deps, textOf('type', m.type), m.props);
+  const name = textOf('type', m.type);
+  if (!name.ok) return failure(name.error);
+  if (!deps.bucketTypes.has(name.value)) return failure({ code: 'unknown_bucket_type', message: `bucket type "${name.value}" is not defined` });
+  const change = bucketTypeChangeOf(m.props);
+  if (!change.ok) return failure(change.error);
+  const changed = await deps.changeBucketType(name.value, change.value);
+  return changed.ok ? encodeFrame(MessageCode.SetBucketResp) : failure(changed.error);
 }
 
 /**

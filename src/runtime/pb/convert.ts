@@ -138,3 +138,43 @@ export function differingProps(current: BucketProps, wanted: RpbBucketProps): st
   }
   return differing;
 }
+
+/** The RpbBucketProps fields a bucket type change may carry, by their ringkv property name. */
+const changeableProps: Readonly<Record<string, string>> = {
+  n_val: 'nVal',
+  allow_mult: 'allowMult',
+  last_write_wins: 'lastWriteWins',
+  r: 'r',
+  w: 'w',
+  dw: 'dw',
+  pr: 'pr',
+  pw: 'pw',
+  basic_quorum: 'basicQuorum',
+  notfound_ok: 'notfoundOk',
+};
+
+/**
+ * An RpbSetBucketTypeReq's properties as a bucket type change. Quorums go from the wire form to
+ * numbers or words (`default` leaves the property as it is), `rw` is ignored (a delete's w is the
+ * type's w), properties ringkv always has at their inert value are accepted, and anything else
+ * ringkv does not have is refused by name.
+ */
+export function bucketTypeChangeOf(wanted: RpbBucketProps): Result<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  const unsupported: string[] = [];
+  for (const [name, value] of Object.entries(wanted)) {
+    if (value === undefined || (Array.isArray(value) && value.length === 0) || name === 'rw') continue;
+    const prop = changeableProps[name];
+    if (prop === undefined) {
+      if (inertProps[name] !== value) unsupported.push(name);
+      continue;
+    }
+    if (['r', 'w', 'dw', 'pr', 'pw'].includes(name)) {
+      const quorum = quorumFromWire(value as number);
+      if (quorum !== 'default') out[prop] = quorum;
+    } else {
+      out[prop] = value;
+    }
+  }
+  return unsupported.length === 0 ? ok(out) : fail('invalid_request', `ringkv bucket types have no ${unsupported.join(', ')}`);
+}

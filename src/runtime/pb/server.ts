@@ -33,6 +33,8 @@ export interface PbFrontEndDeps {
   readonly partitions: number;
   /** The node owning a partition, for preference lists. */
   readonly ownerOf?: (partition: number) => string;
+  /** Changes a bucket type cluster-wide (RpbSetBucketTypeReq). */
+  readonly changeBucketType?: (name: string, props: Record<string, unknown>) => Promise<import('../../core/errors.js').Result<unknown>>;
   /** A fresh key for a put that names none. */
   readonly generateKey: () => string;
 }

@@ -3,6 +3,7 @@
 // arrives is either exactly what was sent or a PeerCodecError naming what is wrong. It knows
 // nothing of sockets or length headers; framing.ts and transport.ts put frames on the wire.
 
+import type { ExchangeAnswer, ExchangeFailureReason, ExchangeRequest } from '../../core/aae-exchange.js';
 import type { KvErrorCode } from '../../core/errors.js';
 import type { VnodeReply, VnodeRequest } from '../../core/messages.js';
 import { type VersionVector, vvIsWellFormed } from '../../core/version-vector.js';
@@ -87,10 +88,23 @@ const replyArms: Readonly<Record<VnodeReply['type'], EnvelopeArm>> = {
   VnodeFailed: 'vnodeFailed',
 };
 
+const aaeRequestArms: Readonly<Record<ExchangeRequest['type'], EnvelopeArm>> = {
+  TreeHashesRequest: 'aaeTreeHashesRequest',
+  SegmentKeysRequest: 'aaeSegmentKeysRequest',
+};
+
+const aaeAnswerArms: Readonly<Record<ExchangeAnswer['type'], EnvelopeArm>> = {
+  TreeHashesAnswer: 'aaeTreeHashesAnswer',
+  SegmentKeysAnswer: 'aaeSegmentKeysAnswer',
+  ExchangeSideFailed: 'aaeSideFailed',
+};
+
 type ArmTarget =
   | { readonly kind: 'vnodeRequest'; readonly type: VnodeRequest['type'] }
   | { readonly kind: 'vnodeReply'; readonly type: VnodeReply['type'] }
-  | { readonly kind: Exclude<PeerMessage['kind'], 'vnodeRequest' | 'vnodeReply'> };
+  | { readonly kind: 'aaeRequest'; readonly type: ExchangeRequest['type'] }
+  | { readonly kind: 'aaeAnswer'; readonly type: ExchangeAnswer['type'] }
+  | { readonly kind: Exclude<PeerMessage['kind'], 'vnodeRequest' | 'vnodeReply' | 'aaeRequest' | 'aaeAnswer'> };
 
 /** The kinds whose envelope arm has the kind's own name. */
 const ownArmKinds = ['gossip', 'handoffBatch', 'handoffAck', 'control', 'controlReply', 'heartbeat'] as const satisfies readonly EnvelopeArm[];
@@ -98,6 +112,8 @@ const ownArmKinds = ['gossip', 'handoffBatch', 'handoffAck', 'control', 'control
 const armTargets = new Map<EnvelopeArm, ArmTarget>([
   ...Object.entries(requestArms).map(([type, arm]) => [arm, { kind: 'vnodeRequest', type }] as [EnvelopeArm, ArmTarget]),
   ...Object.entries(replyArms).map(([type, arm]) => [arm, { kind: 'vnodeReply', type }] as [EnvelopeArm, ArmTarget]),
+  ...Object.entries(aaeRequestArms).map(([type, arm]) => [arm, { kind: 'aaeRequest', type }] as [EnvelopeArm, ArmTarget]),
+  ...Object.entries(aaeAnswerArms).map(([type, arm]) => [arm, { kind: 'aaeAnswer', type }] as [EnvelopeArm, ArmTarget]),
   ...ownArmKinds.map((kind) => [kind, { kind }] as [EnvelopeArm, ArmTarget]),
 ]);
 
@@ -108,7 +124,7 @@ function lookupOwn<V>(table: Readonly<Record<string, V>>, key: unknown): V | und
 
 function armOf(message: PeerMessage): { arm: EnvelopeArm; body: unknown } {
   // The message is checked at run time: a caller outside the type system may pass anything.
-  const loose = message as { kind?: unknown; request?: { type?: unknown }; reply?: { type?: unknown } };
+  const loose = message as { kind?: unknown; request?: { type?: unknown }; reply?: { type?: unknown }; answer?: { type?: unknown } };
   let arm: EnvelopeArm | undefined;
   let body: unknown = message;
   if (loose.kind === 'vnodeRequest') {
@@ -117,11 +133,17 @@ function armOf(message: PeerMessage): { arm: EnvelopeArm; body: unknown } {
   } else if (loose.kind === 'vnodeReply') {
     arm = lookupOwn(replyArms, loose.reply?.type);
     body = loose.reply;
+  } else if (loose.kind === 'aaeRequest') {
+    arm = lookupOwn(aaeRequestArms, loose.request?.type);
+    if (arm !== undefined) body = aaeRequestToWire(message as Extract<PeerMessage, { kind: 'aaeRequest' }>);
+  } else if (loose.kind === 'aaeAnswer') {
+    arm = lookupOwn(aaeAnswerArms, loose.answer?.type);
+    if (arm !== undefined) body = aaeAnswerToWire(message as Extract<PeerMessage, { kind: 'aaeAnswer' }>);
   } else if ((ownArmKinds as readonly unknown[]).includes(loose.kind)) {
     arm = loose.kind as EnvelopeArm;
   }
   if (arm === undefined) {
-    const inner = loose.request ?? loose.reply;
+    const inner = loose.request ?? loose.reply ?? loose.answer;
     throw new PeerCodecError(`cannot encode peer message: unknown kind ${JSON.stringify(inner === undefined ? loose.kind : `${String(loose.kind)}/${String(inner.type)}`)}`);
   }
   return { arm, body };
@@ -138,9 +160,47 @@ function decodeEnvelope(envelope: Record<string, unknown>): PeerMessage {
       return { kind: 'vnodeRequest', request: { type: target.type, ...body } as unknown as VnodeRequest };
     case 'vnodeReply':
       return { kind: 'vnodeReply', reply: { type: target.type, ...body } as unknown as VnodeReply };
+    case 'aaeRequest':
+      return aaeRequestFromWire(target.type, body);
+    case 'aaeAnswer':
+      return aaeAnswerFromWire(target.type, body);
     default:
       return { kind: target.kind, ...body } as unknown as PeerMessage;
   }
+}
+
+// The anti-entropy messages nest the core's request or answer inside routing fields; on the wire
+// they are one flat message per request or answer type. Node hashes travel as fixed32 words and
+// come back as a Uint32Array; a segment's key list is wrapped in a message so that an empty
+// segment keeps its place.
+
+function aaeRequestToWire(message: Extract<PeerMessage, { kind: 'aaeRequest' }>): Record<string, unknown> {
+  const { type: _type, ...request } = message.request;
+  return { requestId: message.requestId, partition: message.partition, tree: message.tree, ...request };
+}
+
+function aaeAnswerToWire(message: Extract<PeerMessage, { kind: 'aaeAnswer' }>): Record<string, unknown> {
+  const answer = message.answer;
+  const { type: _type, ...fields } = answer;
+  if (answer.type === 'TreeHashesAnswer') {
+    return { requestId: message.requestId, ...fields, hashes: answer.hashes instanceof Uint32Array ? Array.from(answer.hashes) : answer.hashes };
+  }
+  if (answer.type === 'SegmentKeysAnswer') {
+    return { requestId: message.requestId, ...fields, segments: Array.isArray(answer.segments) ? answer.segments.map((keys) => ({ keys })) : answer.segments };
+  }
+  return { requestId: message.requestId, ...fields };
+}
+
+function aaeRequestFromWire(type: ExchangeRequest['type'], body: Record<string, unknown>): PeerMessage {
+  const { requestId, partition, tree, ...request } = body;
+  return { kind: 'aaeRequest', requestId, partition, tree, request: { type, ...request } } as unknown as PeerMessage;
+}
+
+function aaeAnswerFromWire(type: ExchangeAnswer['type'], body: Record<string, unknown>): PeerMessage {
+  const { requestId, ...answer } = body;
+  if (type === 'TreeHashesAnswer') answer['hashes'] = Uint32Array.from(answer['hashes'] as number[]);
+  if (type === 'SegmentKeysAnswer') answer['segments'] = (answer['segments'] as { keys: unknown[] }[]).map((segment) => segment.keys);
+  return { kind: 'aaeAnswer', requestId, answer: { type, ...answer } } as unknown as PeerMessage;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,7 +223,11 @@ interface ListKind {
   readonly listOf: FieldSpec;
   readonly check?: (items: Record<string, unknown>[]) => string | undefined;
 }
-type FieldKind = ScalarKind | RecordKind | ListKind;
+/** A string from a fixed set. */
+interface EnumKind {
+  readonly oneOf: readonly string[];
+}
+type FieldKind = ScalarKind | RecordKind | ListKind | EnumKind;
 type FieldSpec = Readonly<Record<string, FieldKind>>;
 
 /** Every code of core/errors.ts; the Record makes the compiler flag a code added there. */
@@ -192,6 +256,20 @@ const kvError: RecordKind = {
   check: (error) => (Object.hasOwn(kvErrorCodes, error['code'] as string) ? undefined : `unknown error code ${JSON.stringify(error['code'])}`),
 };
 const vnodeHeader = { requestId: 'int', partition: 'uint32' } as const;
+
+/** Every failure reason of core/aae-exchange.ts; the Record makes the compiler flag a new one. */
+const exchangeFailureReasons: Readonly<Record<ExchangeFailureReason, true>> = { unavailable: true, tree_not_ready: true, shape_mismatch: true, malformed: true, timeout: true };
+const exchangeSide: EnumKind = { oneOf: ['a', 'b'] };
+const aaeRequestHeader = {
+  requestId: 'int',
+  partition: 'uint32',
+  tree: { record: { primaryPartition: 'uint32', nVal: 'uint32' } },
+  exchangeId: 'int',
+  round: 'uint',
+  side: exchangeSide,
+  shape: { record: { segments: 'uint32', width: 'uint32' } },
+} as const satisfies FieldSpec;
+const aaeAnswerHeader = { requestId: 'int', exchangeId: 'int', round: 'uint', side: exchangeSide } as const satisfies FieldSpec;
 
 /** The fields of each arm, exactly those of the TS message (less its `kind` or `type`). */
 const armSpecs: Readonly<Record<EnvelopeArm, FieldSpec>> = {
@@ -225,6 +303,11 @@ const armSpecs: Readonly<Record<EnvelopeArm, FieldSpec>> = {
   control: { requestId: 'int', body: 'bytes' },
   controlReply: { requestId: 'int', body: 'bytes' },
   heartbeat: {},
+  aaeTreeHashesRequest: { ...aaeRequestHeader, depth: 'uint32', indexes: 'uint32[]' },
+  aaeSegmentKeysRequest: { ...aaeRequestHeader, segments: 'uint32[]' },
+  aaeTreeHashesAnswer: { ...aaeAnswerHeader, hashes: 'uint32[]' },
+  aaeSegmentKeysAnswer: { ...aaeAnswerHeader, segments: { listOf: { keys: { listOf: { key: 'bytes', hash: 'uint' } } } } },
+  aaeSideFailed: { ...aaeAnswerHeader, reason: { oneOf: Object.keys(exchangeFailureReasons) }, message: 'string' },
 };
 
 const uint32Max = 0xffff_ffff;
@@ -243,7 +326,10 @@ function checkFields(spec: FieldSpec, value: unknown, where: string): Record<str
 }
 
 function checkField(kind: FieldKind, value: unknown, where: string): unknown {
-  if (typeof kind === 'object') return 'record' in kind ? checkRecord(kind, value, where) : checkList(kind, value, where);
+  if (typeof kind === 'object') {
+    if ('oneOf' in kind) return checkEnum(kind, value, where);
+    return 'record' in kind ? checkRecord(kind, value, where) : checkList(kind, value, where);
+  }
   if (value === undefined || value === null) {
     if (kind === 'bytes|undefined' || kind === 'string?' || kind === 'bool?') return undefined;
     if (kind === 'uint32[]' || kind === 'bytes[]') return [];
@@ -286,6 +372,12 @@ function checkList(kind: ListKind, value: unknown, where: string): Record<string
   const problem = kind.check?.(items);
   if (problem !== undefined) throw new PeerCodecError(`${where}: ${problem}`);
   return items;
+}
+
+function checkEnum(kind: EnumKind, value: unknown, where: string): string {
+  if (value === undefined || value === null) throw new PeerCodecError(`${where} is missing`);
+  if (typeof value !== 'string' || !kind.oneOf.includes(value)) throw new PeerCodecError(`${where}: expected one of ${kind.oneOf.join(', ')}, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 function checkInteger(value: unknown, where: string, min: number, max: number): number {

@@ -59,6 +59,11 @@ export const envelopeArms = [
   'control', // 14
   'controlReply', // 15
   'heartbeat', // 16
+  'aaeTreeHashesRequest', // 17
+  'aaeSegmentKeysRequest', // 18
+  'aaeTreeHashesAnswer', // 19
+  'aaeSegmentKeysAnswer', // 20
+  'aaeSideFailed', // 21
 ] as const;
 
 export type EnvelopeArm = (typeof envelopeArms)[number];
@@ -80,6 +85,11 @@ const armTypes: Record<EnvelopeArm, string> = {
   control: 'Control',
   controlReply: 'ControlReply',
   heartbeat: 'Heartbeat',
+  aaeTreeHashesRequest: 'AaeTreeHashesRequest',
+  aaeSegmentKeysRequest: 'AaeSegmentKeysRequest',
+  aaeTreeHashesAnswer: 'AaeTreeHashesAnswer',
+  aaeSegmentKeysAnswer: 'AaeSegmentKeysAnswer',
+  aaeSideFailed: 'AaeSideFailed',
 };
 
 /** The handshake steps, by field number in `Handshake`, in the order they are sent. */
@@ -143,6 +153,45 @@ const descriptor = {
     ControlReply: { fields: { requestId: opt('sint64', 1), body: opt('bytes', 2) } },
     /** "I am alive": sent to every member once a second for the failure detector. */
     Heartbeat: { fields: {} },
+    // Anti-entropy exchanges (src/core/aae-exchange.ts). requestId is the asking node's; the
+    // exchange id, round and side are echoed so the exchange can match the answer.
+    AaeTreeHashesRequest: {
+      fields: {
+        requestId: opt('sint64', 1),
+        partition: opt('uint32', 2),
+        tree: opt('AaeTreeId', 3),
+        exchangeId: opt('sint64', 4),
+        round: opt('uint64', 5),
+        side: opt('string', 6),
+        shape: opt('AaeTreeShape', 7),
+        depth: opt('uint32', 8),
+        indexes: packed('uint32', 9),
+      },
+    },
+    AaeSegmentKeysRequest: {
+      fields: {
+        requestId: opt('sint64', 1),
+        partition: opt('uint32', 2),
+        tree: opt('AaeTreeId', 3),
+        exchangeId: opt('sint64', 4),
+        round: opt('uint64', 5),
+        side: opt('string', 6),
+        shape: opt('AaeTreeShape', 7),
+        segments: packed('uint32', 8),
+      },
+    },
+    /** Two fixed32 words per requested node (low lane, high lane), in request order. */
+    AaeTreeHashesAnswer: { fields: { requestId: opt('sint64', 1), exchangeId: opt('sint64', 2), round: opt('uint64', 3), side: opt('string', 4), hashes: packed('fixed32', 5) } },
+    /** One AaeSegmentKeys per requested segment, in request order (an empty one for an empty segment). */
+    AaeSegmentKeysAnswer: { fields: { requestId: opt('sint64', 1), exchangeId: opt('sint64', 2), round: opt('uint64', 3), side: opt('string', 4), segments: rep('AaeSegmentKeys', 5) } },
+    AaeSideFailed: {
+      fields: { requestId: opt('sint64', 1), exchangeId: opt('sint64', 2), round: opt('uint64', 3), side: opt('string', 4), reason: opt('string', 5), message: opt('string', 6) },
+    },
+    AaeTreeId: { fields: { primaryPartition: opt('uint32', 1), nVal: opt('uint32', 2) } },
+    AaeTreeShape: { fields: { segments: opt('uint32', 1), width: opt('uint32', 2) } },
+    AaeSegmentKeys: { fields: { keys: rep('AaeKeyHash', 1) } },
+    /** A key and the 53-bit hash of the version stored under it. */
+    AaeKeyHash: { fields: { key: opt('bytes', 1), hash: opt('uint64', 2) } },
 
     // ---- the handshake, before any PeerFrame ---------------------------------------------------
     Handshake: {

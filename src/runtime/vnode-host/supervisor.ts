@@ -4,10 +4,11 @@
 // `periodMs`; past that it escalates, and the node shuts down with the reason logged.
 
 import type { Logger } from 'pino';
+import type { ExchangeAnswer, ExchangeRequest, TreeId } from '../../core/aae-exchange.js';
 import type { VnodeReply, VnodeRequest } from '../../core/messages.js';
 import { type RestartIntensity, decideRestart } from '../../core/supervision.js';
 import type { VnodeRouter } from '../../../actors/ports.js';
-import type { WorkerControl, WorkerInit, WorkerStats } from './protocol.js';
+import type { TreesConfig, WorkerControl, WorkerInit, WorkerStats } from './protocol.js';
 import { WorkerHandle } from './worker-handle.js';
 
 export interface SupervisorOptions {
@@ -123,6 +124,39 @@ export class Supervisor implements VnodeRouter {
 
   dropPartition(partition: number): Promise<{ removed: number }> {
     return this.handles[this.workerOf(partition)]!.controlPlane.dropPartition(partition);
+  }
+
+  // ---- Anti-entropy trees (see WorkerControl.aae*): each call fails, rather than waits, when the
+  // worker is not running; the caller retries on its next tick.
+
+  /** The partitions worker `index` hosts. */
+  partitionsOf(index: number): readonly number[] {
+    return assignPartitions(this.options.partitions, this.options.workers)[index]!;
+  }
+
+  workerIsReady(index: number): boolean {
+    return this.handles[index]?.isReady === true;
+  }
+
+  aaeTrack(index: number, config: TreesConfig, partitions: readonly number[]): Promise<void> {
+    return this.onWorker(index, (control) => control.aaeTrack(config, [...partitions]));
+  }
+
+  aaeRebuild(partition: number): Promise<void> {
+    return this.onWorker(this.workerOf(partition), (control) => control.aaeRebuild(partition));
+  }
+
+  aaeAnswer(partition: number, tree: TreeId, request: ExchangeRequest): Promise<ExchangeAnswer> {
+    // comlink distributes the union over Promise; it is one ExchangeAnswer.
+    return this.onWorker(this.workerOf(partition), (control) => control.aaeAnswer(partition, tree, request) as Promise<ExchangeAnswer>);
+  }
+
+  aaeStats(index: number): Promise<ReturnType<WorkerControl['aaeStats']>> {
+    return this.onWorker(index, (control) => control.aaeStats());
+  }
+
+  private async onWorker<T>(index: number, call: (control: WorkerHandle['controlPlane']) => Promise<T> | T): Promise<T> {
+    return call(this.handles[index]!.controlPlane);
   }
 
   /** Each hosted vnode's causal identity, by partition. */

@@ -2,6 +2,8 @@
 // one vnode actor per hosted partition behind a bounded mailbox, and answers batches of vnode
 // requests. Replies wait until their LSN is durable and leave in one batch per event-loop turn.
 // It owns its LMDB environment alone: it opens and closes it, and no other thread touches it.
+// It also keeps the anti-entropy trees of the partitions the main thread asks it to track,
+// updated on every write it applies (vnode-trees.ts).
 
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -10,12 +12,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { nodeEndpoint } from './comlink-endpoint.js';
 import type { MessagePort } from 'node:worker_threads';
+import type { VnodeStoragePort } from '../../../actors/ports.js';
 import { VnodeActor, ensureActorId } from '../../../actors/vnode.js';
 import type { VnodePut, VnodeReply, VnodeRequest } from '../../core/messages.js';
 import { StorageFailedError, StorageOverloadError, WorkerStore } from '../storage/worker-store.js';
 import { FaultyWalFileSystem } from '../storage/faulty-wal-file.js';
 import { createLogger } from '../log.js';
 import type { MainToWorker, WorkerControl, WorkerInit, WorkerStats, WorkerToMain } from './protocol.js';
+import { VnodeTrees } from './vnode-trees.js';
 
 /** How many requests one vnode handles per turn before yielding to the others and to I/O. */
 const drainBudgetPerVnode = 256;
@@ -52,6 +56,26 @@ const { store, recovery } = await WorkerStore.open({
   log: (level, msg, fields) => log[level](fields ?? {}, msg),
 });
 
+// Every write the vnodes apply passes through here, so the anti-entropy trees see each one. The
+// stored bytes are decoded once more to hash their version (≈ 3 µs a write, see
+// docs/anti-entropy.md); the core's vnode functions stay unaware of the trees.
+const trees = new VnodeTrees({
+  source: store,
+  yieldTurn: () => new Promise((resolve) => setImmediate(resolve)),
+  nowMs: () => Date.now(),
+  log: (level, msg, fields) => log[level](fields, msg),
+});
+const storage: VnodeStoragePort = {
+  get: (partition, key) => store.get(partition, key),
+  pendingLsnOf: (partition, key) => store.pendingLsnOf(partition, key),
+  forEach: (partition, fn) => store.forEach(partition, fn),
+  put: (partition, key, value) => {
+    const lsn = store.put(partition, key, value);
+    trees.onWrite(partition, key, value);
+    return lsn;
+  },
+};
+
 const actors = new Map<number, VnodeActor>();
 const mailboxes = new Map<number, VnodeRequest[]>();
 let actorIdLsn = 0;
@@ -64,7 +88,7 @@ if (cleanShutdown) {
 for (const partition of init.partitions) {
   const { actorId, lsn } = ensureActorId(partition, store, () => randomBytes(9).toString('base64url'), !cleanShutdown);
   actorIdLsn = Math.max(actorIdLsn, lsn);
-  actors.set(partition, new VnodeActor(partition, actorId, store));
+  actors.set(partition, new VnodeActor(partition, actorId, storage));
   mailboxes.set(partition, []);
 }
 
@@ -243,6 +267,7 @@ const control: WorkerControl = {
       const batch = store.foldBatch(partition, after, 1000, 4 << 20);
       for (const item of batch.items) {
         lastLsn = store.remove(partition, item.key);
+        trees.onWrite(partition, item.key, undefined);
         if (item.key[0] !== 0) removed++;
       }
       if (batch.done) break;
@@ -251,10 +276,25 @@ const control: WorkerControl = {
       await waitDurable(lastLsn);
     }
     const { actorId, lsn } = ensureActorId(partition, store, () => randomBytes(9).toString('base64url'), true);
-    actors.set(partition, new VnodeActor(partition, actorId, store));
+    actors.set(partition, new VnodeActor(partition, actorId, storage));
     await waitDurable(Math.max(lastLsn, lsn));
     log.info({ partition, removed, actorId }, 'dropped a partition this node no longer owns');
     return { removed };
+  },
+  aaeTrack(config, partitions): void {
+    for (const partition of partitions) {
+      if (!actors.has(partition)) throw new Error(`partition ${partition} is not hosted by worker ${init.workerIndex}`);
+    }
+    trees.track(config, partitions);
+  },
+  aaeRebuild(partition: number): Promise<void> {
+    return trees.rebuild(partition);
+  },
+  aaeAnswer(partition, tree, request) {
+    return trees.answer(partition, tree, request);
+  },
+  aaeStats() {
+    return trees.stats();
   },
   injectFault(fault: 'fail-next-datasync'): void {
     if (faultyFiles === undefined) throw new Error('fault injection is not enabled on this node');
@@ -263,6 +303,7 @@ const control: WorkerControl = {
   },
   async close(): Promise<void> {
     closing = true;
+    trees.stop();
     drain();
     await store.close();
     if (store.failure === undefined) {

@@ -148,7 +148,7 @@ test('basho: bucket properties come from the bucket type; an equal store succeed
   t.is(props['pr'], 0);
   t.deepEqual(await state.basho.bucketTypeProps({ bucketType: 'default' }), props);
   t.true(await state.basho.storeBucketProps({ bucket, allowMult: true, nVal: 3 }));
-  t.regex(await errorOf(state.basho.storeBucketProps({ bucket, allowMult: false })), /bucket properties are set per bucket type.*allow_mult/);
+  t.regex(await errorOf(state.basho.storeBucketProps({ bucket, allowMult: false })), /bucket properties are per bucket type; change the type instead.*allow_mult/);
   t.true(await state.basho.resetBucketProps({ bucket }));
 });
 
@@ -250,7 +250,7 @@ test('no-riak: bucket properties; setting the current ones succeeds, a change is
   t.is(props['r'], 'quorum');
   t.is(props['pr'], 0);
   await t.notThrowsAsync(state.noRiak.setBucket({ bucket, props: { allow_mult: true, r: 'quorum' } }));
-  t.regex(await errorOf(state.noRiak.setBucket({ bucket, props: { n_val: 5 } })), /set per bucket type.*n_val/);
+  t.regex(await errorOf(state.noRiak.setBucket({ bucket, props: { n_val: 5 } })), /per bucket type; change the type instead.*n_val/);
 });
 
 test('no-riak: an unknown bucket type and a data-type request are errors with clear messages', async (t) => {

@@ -325,7 +325,7 @@ test('set bucket succeeds only when it changes nothing; reset always leaves the 
   const [changed] = await request(socket, MessageCode.SetBucketReq, 'RpbSetBucketReq', { bucket: b('x'), props: { allow_mult: false, n_val: 3, r: 2 } });
   t.is(
     errmsg(changed!),
-    'ringkv: bucket properties are set per bucket type in the node configuration; changing them at run time arrives with the bucket-type work (bucket type "default"; asked to change: allow_mult, r)',
+    'ringkv: bucket properties are per bucket type; change the type instead (RpbSetBucketTypeReq, PUT /v1/types/{type} or `ringkv bucket-type update`) (bucket type "default"; asked to change: allow_mult, r)',
   );
   const [hook] = await request(socket, MessageCode.SetBucketReq, 'RpbSetBucketReq', { bucket: b('x'), props: { backend: b('leveldb') } });
   t.regex(errmsg(hook!), /asked to change: backend/);

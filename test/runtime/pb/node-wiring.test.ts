@@ -40,3 +40,28 @@ test('the node refuses a frame over maxRequestBodyBytes from its header and clos
   t.is(reply[4], 0, 'RpbErrorResp');
   t.regex(reply.toString('latin1'), /frame of 2049 bytes is over the limit of 2048 bytes/);
 });
+
+test('RpbSetBucketTypeReq changes a bucket type on a node, refused properties named', async (t) => {
+  const { encodeMessageFrame } = await import('../../../src/runtime/pb/frame.js');
+  const { MessageCode } = await import('../../../src/runtime/pb/schema.js');
+  const port = await freePort();
+  const httpPort = await freePort();
+  const node = await startTestNode({ pbPort: port, httpPort });
+  t.teardown(() => node.cleanup());
+  const exchange = async (frame: Uint8Array): Promise<Buffer> => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.write(frame);
+    await new Promise((r) => setTimeout(r, 300));
+    socket.destroy();
+    return Buffer.concat(chunks);
+  };
+  const ok = await exchange(encodeMessageFrame(MessageCode.SetBucketTypeReq, 'RpbSetBucketTypeReq', { type: Buffer.from('default'), props: { allow_mult: false, w: 1 } }));
+  t.is(ok[4], MessageCode.SetBucketResp);
+  const shown = (await (await fetch(`${node.node.addresses.http}/v1/types/default`)).json()) as { props: { allowMult: boolean; w: unknown } };
+  t.deepEqual([shown.props.allowMult, shown.props.w], [false, 1]);
+  const refused = await exchange(encodeMessageFrame(MessageCode.SetBucketTypeReq, 'RpbSetBucketTypeReq', { type: Buffer.from('default'), props: { search: true } }));
+  t.is(refused[4], MessageCode.ErrorResp);
+  t.regex(refused.toString('latin1'), /ringkv bucket types have no search/);
+});

@@ -5,6 +5,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import protobuf from 'protobufjs';
+import type { ExchangeAnswer, ExchangeFailureReason, ExchangeRequest } from '../../../src/core/aae-exchange.js';
 import type { KvErrorCode } from '../../../src/core/errors.js';
 import type { VersionVector } from '../../../src/core/version-vector.js';
 import { PeerCodecError, decodePeerFrame, encodePeerFrame, encodePeerMessage } from '../../../src/runtime/peer/codec.js';
@@ -57,6 +58,24 @@ const arbReply = fc.oneof(
   fc.record({ type: fc.constant('VnodeFailed' as const), ...header, error: fc.record({ code: fc.constantFrom(...errorCodes), message: arbString }) }),
 );
 
+const failureReasons: ExchangeFailureReason[] = ['unavailable', 'tree_not_ready', 'shape_mismatch', 'malformed', 'timeout'];
+const exchangeHeader = { exchangeId: arbInt, round: arbUint, side: fc.constantFrom('a' as const, 'b' as const) };
+const arbShape = fc.record({ segments: arbUint32, width: arbUint32 });
+const arbAaeRequest: fc.Arbitrary<ExchangeRequest> = fc.oneof(
+  fc.record({ type: fc.constant('TreeHashesRequest' as const), ...exchangeHeader, shape: arbShape, depth: arbUint32, indexes: fc.array(arbUint32, { maxLength: 5 }) }),
+  fc.record({ type: fc.constant('SegmentKeysRequest' as const), ...exchangeHeader, shape: arbShape, segments: fc.array(arbUint32, { maxLength: 5 }) }),
+);
+const arbAaeAnswer: fc.Arbitrary<ExchangeAnswer> = fc.oneof(
+  fc.record({ type: fc.constant('TreeHashesAnswer' as const), ...exchangeHeader, hashes: fc.array(arbUint32, { maxLength: 8 }).map((words) => Uint32Array.from(words)) }),
+  fc.record({
+    type: fc.constant('SegmentKeysAnswer' as const),
+    ...exchangeHeader,
+    // Empty segments included: each keeps its place in the answer.
+    segments: fc.array(fc.array(fc.record({ key: arbBytes, hash: arbUint }), { maxLength: 3 }), { maxLength: 4 }),
+  }),
+  fc.record({ type: fc.constant('ExchangeSideFailed' as const), ...exchangeHeader, reason: fc.constantFrom(...failureReasons), message: arbString }),
+);
+
 const arbMessage: fc.Arbitrary<PeerMessage> = fc.oneof(
   fc.record({ kind: fc.constant('vnodeRequest' as const), request: arbRequest }),
   fc.record({ kind: fc.constant('vnodeReply' as const), reply: arbReply }),
@@ -74,6 +93,8 @@ const arbMessage: fc.Arbitrary<PeerMessage> = fc.oneof(
   fc.record({ kind: fc.constant('control' as const), requestId: arbInt, body: arbBytes }),
   fc.record({ kind: fc.constant('controlReply' as const), requestId: arbInt, body: arbBytes }),
   fc.constant({ kind: 'heartbeat' as const }),
+  fc.record({ kind: fc.constant('aaeRequest' as const), requestId: arbInt, partition: arbUint32, tree: fc.record({ primaryPartition: arbUint32, nVal: arbUint32 }), request: arbAaeRequest }),
+  fc.record({ kind: fc.constant('aaeAnswer' as const), requestId: arbInt, answer: arbAaeAnswer }),
 );
 
 test('every PeerMessage round-trips exactly, alone and in frames', (t) => {
@@ -164,4 +185,38 @@ test('a malformed message is refused when sent, before it reaches the wire', (t)
   // Fields the message does not have are not sent (and so cannot leak onto the wire).
   const extra = { kind: 'gossip', state: new Uint8Array([1]), secret: 'not sent' } as unknown as PeerMessage;
   t.deepEqual(normalize(decodePeerFrame(encodePeerMessage(extra))), [{ kind: 'gossip', state: new Uint8Array([1]) }]);
+});
+
+test('anti-entropy answers keep their shape: node hashes as a Uint32Array, empty segments in place', (t) => {
+  const hashes: PeerMessage = { kind: 'aaeAnswer', requestId: -7, answer: { type: 'TreeHashesAnswer', exchangeId: 3, round: 2, side: 'b', hashes: Uint32Array.of(0, 0xffff_ffff, 12345) } };
+  const keys: PeerMessage = {
+    kind: 'aaeAnswer',
+    requestId: -8,
+    answer: { type: 'SegmentKeysAnswer', exchangeId: 3, round: 3, side: 'a', segments: [[], [{ key: new Uint8Array([1, 2]), hash: Number.MAX_SAFE_INTEGER }], []] },
+  };
+  const [decodedHashes, decodedKeys] = decodePeerFrame(encodePeerFrame([hashes, keys])) as Extract<PeerMessage, { kind: 'aaeAnswer' }>[];
+  t.true(decodedHashes!.answer.type === 'TreeHashesAnswer' && decodedHashes!.answer.hashes instanceof Uint32Array);
+  t.deepEqual(normalize(decodedHashes), normalize(hashes));
+  t.deepEqual(normalize(decodedKeys), normalize(keys));
+  // Each node hash costs four bytes, whatever its value (fixed32).
+  t.true(encodePeerMessage(hashes).length < 12 + 4 * 3 + 8);
+});
+
+test('a malformed anti-entropy message is refused, naming the field', (t) => {
+  const request: PeerMessage = {
+    kind: 'aaeRequest',
+    requestId: 1,
+    partition: 2,
+    tree: { primaryPartition: 1, nVal: 3 },
+    request: { type: 'TreeHashesRequest', exchangeId: 1, round: 1, side: 'a', shape: { segments: 4096, width: 64 }, depth: 0, indexes: [0] },
+  };
+  const bad = (message: unknown, pattern: RegExp): void => {
+    const error = t.throws(() => encodePeerMessage(message as PeerMessage), { instanceOf: PeerCodecError });
+    t.regex(error?.message ?? '', pattern);
+  };
+  bad({ ...request, request: { ...request.request, side: 'c' } }, /aaeTreeHashesRequest\.side: expected one of a, b/);
+  bad({ ...request, tree: { primaryPartition: 1 } }, /aaeTreeHashesRequest\.tree\.nVal is missing/);
+  bad({ kind: 'aaeAnswer', requestId: 1, answer: { type: 'ExchangeSideFailed', exchangeId: 1, round: 1, side: 'a', reason: 'bored', message: '' } }, /reason: expected one of/);
+  bad({ kind: 'aaeAnswer', requestId: 1, answer: { type: 'Nonsense' } }, /unknown kind "aaeAnswer\/Nonsense"/);
+  t.deepEqual(normalize(decodePeerFrame(encodePeerMessage(request))), normalize([request]));
 });
