@@ -45,6 +45,14 @@ test.serial('with a node down: quorums the live primaries can meet succeed, stri
     for (let i = 0; i < 20; i++) t.is((await put(nodes[0]!, `q${i}`, `v${i}`, 'w=all&dw=all&pw=all')).status, 204);
     await nodes[3]!.process.kill('SIGKILL');
     const live = nodes.slice(0, 3);
+    // Requests in flight to d when it died end as timeouts (their outcome is unknown); wait until
+    // every live node has noticed d is gone before measuring what the quorums allow.
+    const noticed = Date.now() + 20_000;
+    while (Date.now() < noticed) {
+      const views = (await Promise.all(live.map((n) => clusterStatus(n)))) as unknown as { members: { name: string; liveness: string }[] }[];
+      if (views.every((v) => v.members.some((m) => m.name === nodes[3]!.name && m.liveness !== 'up'))) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     let strictWriteFailures = 0;
     let strictReadFailures = 0;
     for (let i = 0; i < 20; i++) {
