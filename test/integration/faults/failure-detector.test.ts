@@ -186,11 +186,14 @@ async function injectStalls(nodes: readonly ClusterNodeProcess[], running: () =>
   return { stalls, maxPhi };
 }
 
-test.serial('a saturated machine (a busy loop per core, client load, 0.5-2 s stalls) makes no false suspicion', async (t) => {
+// In `npm test` the rest of the suite runs beside this test and is the background load; the busy
+// loop per core, which would starve the other test files' clusters too, runs in the long version
+// (`npm run test:faults`) only.
+test.serial('a loaded machine (client load, 0.5-2 s stalls; a busy loop per core in the long run) makes no false suspicion', async (t) => {
   const durationMs = long ? 120_000 : 15_000;
   t.timeout(durationMs + 120_000);
   const nodes = await startThree();
-  const burners = startBurners();
+  const burners = long ? startBurners() : [];
   let running = true;
   try {
     const startWallMs = Date.now();
