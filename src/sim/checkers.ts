@@ -20,11 +20,12 @@ import type { GetOp, History, PutOp } from './history.js';
 import type { SimNode } from './node.js';
 import { objectKey } from './workload.js';
 
-function seconds(us: number | undefined): string {
+export function seconds(us: number | undefined): string {
   return us === undefined ? '?' : `${(us / 1e6).toFixed(3)}s`;
 }
 
-function byKey<T extends { key: string }>(ops: readonly T[]): Map<string, T[]> {
+/** Operations grouped by key, in history order. */
+export function byKey<T extends { key: string }>(ops: readonly T[]): Map<string, T[]> {
   const out = new Map<string, T[]>();
   for (const op of ops) {
     const list = out.get(op.key);

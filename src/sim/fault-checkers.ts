@@ -16,6 +16,7 @@
 //   strict read after a strict delete's acknowledgement; likewise a value an acknowledged write
 //   superseded. And the final read has seen every acknowledged delete.
 
+import { byKey, seconds } from './checkers.js';
 import { vvCoversDot, vvDescends } from '../core/version-vector.js';
 import type { GetOp, History, PutOp } from './history.js';
 
@@ -27,19 +28,6 @@ export interface Wipe {
 /** Which nodes hold the primary replicas of a key. */
 export type OwnersOf = (key: string) => readonly string[];
 
-function seconds(us: number | undefined): string {
-  return us === undefined ? '?' : `${(us / 1e6).toFixed(3)}s`;
-}
-
-function group<T extends { key: string }>(ops: readonly T[]): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const op of ops) {
-    const list = out.get(op.key);
-    if (list === undefined) out.set(op.key, [op]);
-    else list.push(op);
-  }
-  return out;
-}
 
 /** Whether a wipe of one of the key's primaries, between the two times, excuses a stale strict read. */
 function wipedBetween(wipes: readonly Wipe[], owners: readonly string[], fromUs: number, toUs: number): boolean {
@@ -64,8 +52,8 @@ export function checkStrictReads(history: History, wipes: readonly Wipe[], owner
   const violations: string[] = [];
   let judged = 0;
   let excused = 0;
-  const puts = group(history.puts().filter((w) => w.mode === 'strict' && w.outcome === 'ok' && w.resultContext !== undefined));
-  for (const [key, reads] of group(history.gets())) {
+  const puts = byKey(history.puts().filter((w) => w.mode === 'strict' && w.outcome === 'ok' && w.resultContext !== undefined));
+  for (const [key, reads] of byKey(history.gets())) {
     const writes = puts.get(key) ?? [];
     const owners = ownersOf(key);
     for (const r of reads) {
@@ -122,9 +110,9 @@ export function checkSiblings(history: History): SiblingFindings {
 
 export function checkResurrections(history: History, wipes: readonly Wipe[], ownersOf: OwnersOf): string[] {
   const violations: string[] = [];
-  const writes = group(history.puts().filter((w) => w.outcome === 'ok' && w.context.length > 0));
-  const deletes = group(history.puts().filter((w) => w.outcome === 'ok' && w.deleted === true && w.resultContext !== undefined));
-  for (const [key, reads] of group(history.gets())) {
+  const writes = byKey(history.puts().filter((w) => w.outcome === 'ok' && w.context.length > 0));
+  const deletes = byKey(history.puts().filter((w) => w.outcome === 'ok' && w.deleted === true && w.resultContext !== undefined));
+  for (const [key, reads] of byKey(history.gets())) {
     const owners = ownersOf(key);
     for (const r of reads) {
       for (const w of writes.get(key) ?? []) {
