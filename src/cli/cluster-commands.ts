@@ -148,7 +148,7 @@ export function addBucketTypeCommands(program: Command): void {
   for (const mode of ['create', 'update'] as const) {
     clusterCommand(types, mode, mode === 'create' ? 'create a bucket type (refused if it exists)' : "change a bucket type's properties (n_val only while it holds no data)")
       .argument('<name>')
-      .argument(mode === 'create' ? '[props]' : '<props>', 'JSON object of properties: nVal, r, w, dw, pr, pw, allowMult, lastWriteWins, notfoundOk, basicQuorum, maxSiblings', parseProps)
+      .argument(mode === 'create' ? '[props]' : '<props>', 'JSON object of properties: nVal, r, w, dw, pr, pw, allowMult, lastWriteWins, notfoundOk, basicQuorum, maxSiblings, warnSiblings, maxObjectBytes, warnObjectBytes, datatype (counter|set, at create only), ttlMs', parseProps)
       .action(async (name: string, props: unknown, options: ClusterOptions) => {
         const path = `/v1/types/${encodeURIComponent(name)}`;
         const existing = await call(options, 'GET', path);

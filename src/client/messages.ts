@@ -202,6 +202,8 @@ export interface BucketProps {
   readonly pw?: Quorum;
   readonly basicQuorum?: boolean;
   readonly notfoundOk?: boolean;
+  /** 'counter' or 'set' for a type holding a data type. */
+  readonly datatype?: string;
 }
 
 export function bucketPropsRequest(bucket: Bytes, options: { readonly type?: string | undefined }): Buffer {
@@ -226,6 +228,7 @@ export const decodeBucketPropsReply: ReplyDecoder<BucketProps> = (code, body) =>
     pw: quorum(props.pw),
     basicQuorum: props.basic_quorum,
     notfoundOk: props.notfound_ok,
+    datatype: props.datatype === undefined || props.datatype === null ? undefined : Buffer.from(props.datatype as Uint8Array).toString('utf8'),
   };
   for (const name of Object.keys(out)) if (out[name] === undefined || out[name] === null) delete out[name];
   return { done: true, value: out as BucketProps };

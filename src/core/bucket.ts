@@ -19,7 +19,21 @@ export interface BucketProps {
   readonly notfoundOk: boolean;
   readonly basicQuorum: boolean;
   readonly maxSiblings?: number;
+  /** Siblings above which a client write still succeeds but is logged and counted (soft bound). */
+  readonly warnSiblings?: number;
+  /** Encoded object size (all siblings) above which a client write is refused (hard bound). */
+  readonly maxObjectBytes?: number;
+  /** Encoded object size above which a client write is logged and counted (soft bound). */
+  readonly warnObjectBytes?: number;
+  /** The type holds a data type (CRDT) instead of opaque values; set when the type is created. */
+  readonly datatype?: Datatype;
+  /** Time to live given to every object written without its own, in ms (absent or 0: none). */
+  readonly ttlMs?: number;
 }
+
+/** The data types (CRDTs) a bucket type may hold. */
+export type Datatype = 'counter' | 'set';
+export const datatypes: readonly Datatype[] = ['counter', 'set'];
 
 export const riakDefaultProps: BucketProps = {
   nVal: 3,
@@ -38,6 +52,9 @@ export interface RequestLimits {
   readonly defaultTimeoutMs: number;
   readonly maxTimeoutMs: number;
   readonly maxSiblings: number;
+  readonly warnSiblings: number;
+  readonly maxObjectBytes: number;
+  readonly warnObjectBytes: number;
   readonly partitions: number;
 }
 
@@ -60,6 +77,14 @@ export interface ResolvedWrite {
   readonly pw: number;
   readonly timeoutMs: number;
   readonly maxSiblings: number;
+  /** Soft bounds: a write above them succeeds but is logged and counted. */
+  readonly warnSiblings: number;
+  readonly warnObjectBytes: number;
+  /** Hard bound on the encoded object a client write leaves. */
+  readonly maxObjectBytes: number;
+  /** The type's default time to live in ms (0: none). */
+  readonly ttlMs: number;
+  readonly datatype: Datatype | undefined;
   readonly lastWriteWins: boolean;
   readonly allowMult: boolean;
   readonly sloppyQuorum: boolean;
@@ -133,6 +158,11 @@ export function resolveWrite(props: BucketProps, options: WriteOptions, limits: 
     pw: pw.value,
     timeoutMs: timeoutMs.value,
     maxSiblings: props.maxSiblings ?? limits.maxSiblings,
+    warnSiblings: props.warnSiblings ?? limits.warnSiblings,
+    warnObjectBytes: props.warnObjectBytes ?? limits.warnObjectBytes,
+    maxObjectBytes: props.maxObjectBytes ?? limits.maxObjectBytes,
+    ttlMs: props.ttlMs ?? 0,
+    datatype: props.datatype,
     lastWriteWins: props.lastWriteWins,
     allowMult: props.allowMult,
     sloppyQuorum: options.sloppyQuorum ?? true,

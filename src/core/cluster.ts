@@ -12,7 +12,7 @@
 // ("owned by B, heading to C") instead of one silently overwriting the other; the deterministic
 // simulator found that race when both lived in one register.
 
-import type { BucketProps, QuorumSetting } from './bucket.js';
+import { type BucketProps, type Datatype, type QuorumSetting, datatypes } from './bucket.js';
 import { claim } from './claim.js';
 import { type Result, assert, fail, ok } from './errors.js';
 
@@ -494,6 +494,11 @@ function decodeProps(raw: unknown, where: string): BucketProps {
     notfoundOk: field<boolean>(p.notfoundOk, isBool, `${where}.notfoundOk`),
     basicQuorum: field<boolean>(p.basicQuorum, isBool, `${where}.basicQuorum`),
   };
-  if (p.maxSiblings === undefined || p.maxSiblings === null) return props;
-  return { ...props, maxSiblings: field<number>(p.maxSiblings, (v) => isCount(v) && (v as number) >= 1, `${where}.maxSiblings`) };
+  const optional: Record<string, unknown> = {};
+  for (const name of ['maxSiblings', 'warnSiblings', 'maxObjectBytes', 'warnObjectBytes'] as const) {
+    if (p[name] !== undefined && p[name] !== null) optional[name] = field<number>(p[name], (v) => isCount(v) && (v as number) >= 1, `${where}.${name}`);
+  }
+  if (p.ttlMs !== undefined && p.ttlMs !== null) optional['ttlMs'] = field<number>(p.ttlMs, isCount, `${where}.ttlMs`);
+  if (p.datatype !== undefined && p.datatype !== null) optional['datatype'] = field<Datatype>(p.datatype, (v) => datatypes.includes(v as Datatype), `${where}.datatype`);
+  return { ...props, ...optional };
 }

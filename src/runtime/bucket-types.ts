@@ -55,6 +55,7 @@ export class BucketTypes {
    * Creates a type (`mode` create: refused if it exists), changes one (update: refused if it does
    * not), or either (put). Changing n_val of a type that holds data is refused: objects already
    * stored sit on the old number of replicas, and reads would look for them in the wrong places.
+   * A type's datatype is fixed at creation, as in Riak: its objects are encoded for that type.
    */
   async change(name: string, raw: unknown, mode: 'create' | 'update' | 'put'): Promise<Result<BucketTypeView>> {
     if (!typeName.test(name)) return fail('invalid_request', `a bucket type name is 1 to 64 letters, digits, '_', '.' or '-', got ${JSON.stringify(name)}`);
@@ -63,6 +64,12 @@ export class BucketTypes {
     if (mode === 'update' && existing === undefined) return fail('unknown_bucket_type', `bucket type "${name}" is not defined; use create`);
     const checked = checkBucketTypeChange(name, raw, existing?.props ?? newBucketTypeProps(this.config), this.config);
     if (!checked.ok) return fail('invalid_request', `bucket type ${name}: ${checked.problems.join('; ')}`);
+    if (existing !== undefined && checked.props.datatype !== existing.props.datatype) {
+      return fail(
+        'invalid_request',
+        `the datatype of bucket type ${name} is fixed when it is created (${existing.props.datatype ?? 'none'}); create a new type for ${checked.props.datatype ?? 'plain objects'}`,
+      );
+    }
     if (existing !== undefined && checked.props.nVal !== existing.props.nVal) {
       const buckets = await this.kv().listBuckets({ type: name });
       if (!buckets.ok) return fail(buckets.error.code, `cannot tell whether bucket type ${name} holds data, so n_val cannot change: ${buckets.error.message}`);

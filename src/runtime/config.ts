@@ -5,8 +5,8 @@
 
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { riakDefaultProps } from '../core/bucket.js';
-import type { BucketProps, QuorumSetting } from '../core/bucket.js';
+import { datatypes, riakDefaultProps } from '../core/bucket.js';
+import type { BucketProps, Datatype, QuorumSetting } from '../core/bucket.js';
 
 export type Durability = 'fsync' | 'interval' | 'none';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -51,6 +51,12 @@ export interface NodeConfig {
   /** All user metadata of one value together, keys and values. */
   readonly maxUserMetaBytes: number;
   readonly maxSiblings: number;
+  /** Siblings above which a client write is logged and counted (it still succeeds). */
+  readonly warnSiblings: number;
+  /** Encoded size of a whole object (all siblings) above which a client write is refused. */
+  readonly maxObjectBytes: number;
+  /** Encoded object size above which a client write is logged and counted. */
+  readonly warnObjectBytes: number;
   readonly maxRequestBodyBytes: number;
   readonly defaultTimeoutMs: number;
   readonly maxTimeoutMs: number;
@@ -323,6 +329,14 @@ const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
     meaning: "largest user metadata of one value, keys and values together (HTTP carries it in headers, which Node limits to 16 KiB)",
   },
   maxSiblings: { defaultValue: 100, parse: integer(1, 10_000), meaning: 'most siblings an object may have; a write that would exceed it fails with too_many_siblings' },
+  warnSiblings: { defaultValue: 25, parse: integer(1, 10_000), meaning: 'siblings above which a client write is logged and counted (soft bound; repair is never refused)' },
+  maxObjectBytes: {
+    defaultValue: 50 * MiB,
+    parse: size(1, 60 * MiB),
+    isSize: true,
+    meaning: 'largest stored object (all siblings, encoded) a client write may leave; larger fails with object_too_large (repair, handoff and anti-entropy are never refused)',
+  },
+  warnObjectBytes: { defaultValue: MiB, parse: size(1, 60 * MiB), isSize: true, meaning: 'stored object size above which a client write is logged and counted (soft bound)' },
   maxRequestBodyBytes: {
     defaultValue: 5 * MiB + requestBodyOverheadBytes,
     defaultText: `maxValueBytes + ${formatSize(requestBodyOverheadBytes)}`,
@@ -419,6 +433,11 @@ const bucketTypeParsers: { readonly [K in keyof BucketTypeProps]-?: Parser<NonNu
   notfoundOk: booleanParser,
   basicQuorum: booleanParser,
   maxSiblings: integer(1, 10_000),
+  warnSiblings: integer(1, 10_000),
+  maxObjectBytes: size(1, 60 * MiB),
+  warnObjectBytes: size(1, 60 * MiB),
+  datatype: oneOf<Datatype>(datatypes),
+  ttlMs: integer(0, 10 * 365 * 24 * 3600 * 1000),
 };
 
 
@@ -489,6 +508,18 @@ const relations: readonly Relation[] = [
     problem: (c) => `maxTimeoutMs: must be at least defaultTimeoutMs (${c.defaultTimeoutMs}), got ${c.maxTimeoutMs}`,
   },
   {
+    fields: ['warnSiblings', 'maxSiblings'],
+    rule: 'warnSiblings <= maxSiblings',
+    holds: (c) => c.warnSiblings <= c.maxSiblings,
+    problem: (c) => `warnSiblings: must be at most maxSiblings (${c.maxSiblings}), got ${c.warnSiblings}`,
+  },
+  {
+    fields: ['warnObjectBytes', 'maxObjectBytes'],
+    rule: 'warnObjectBytes <= maxObjectBytes',
+    holds: (c) => c.warnObjectBytes <= c.maxObjectBytes,
+    problem: (c) => `warnObjectBytes: must be at most maxObjectBytes (${c.maxObjectBytes}), got ${c.warnObjectBytes}`,
+  },
+  {
     fields: ['maxRequestBodyBytes', 'maxValueBytes'],
     rule: 'maxRequestBodyBytes >= maxValueBytes',
     holds: (c) => c.maxRequestBodyBytes >= c.maxValueBytes,
@@ -554,6 +585,8 @@ export function describeConfigRelations(): readonly string[] {
     ...relations.map((relation) => relation.rule),
     'bucketTypes.*.nVal <= partitions; numeric r, w <= nVal and >= 1; numeric dw, pr, pw <= nVal',
     'bucketTypes.*.maxSiblings <= maxSiblings; allowMult and lastWriteWins are not both true',
+    'bucketTypes.*.maxObjectBytes <= maxObjectBytes; warnSiblings <= maxSiblings and warnObjectBytes <= maxObjectBytes (the type\'s own or the node\'s)',
+    'bucketTypes.*.datatype needs allowMult true and lastWriteWins false',
   ];
 }
 
@@ -573,6 +606,18 @@ function bucketTypeProblems(name: string, props: BucketTypeProps, config: NodeCo
     problems.push(`${at}.maxSiblings: must be at most maxSiblings (${config.maxSiblings}), got ${props.maxSiblings}`);
   }
   if (props.allowMult && props.lastWriteWins) problems.push(`${at}: allowMult and lastWriteWins cannot both be true`);
+  if (props.maxObjectBytes !== undefined && props.maxObjectBytes > config.maxObjectBytes) {
+    problems.push(`${at}.maxObjectBytes: must be at most maxObjectBytes (${config.maxObjectBytes}), got ${props.maxObjectBytes}`);
+  }
+  const maxSiblings = props.maxSiblings ?? config.maxSiblings;
+  if (props.warnSiblings !== undefined && props.warnSiblings > maxSiblings) problems.push(`${at}.warnSiblings: must be at most maxSiblings (${maxSiblings}), got ${props.warnSiblings}`);
+  const maxObjectBytes = props.maxObjectBytes ?? config.maxObjectBytes;
+  if (props.warnObjectBytes !== undefined && props.warnObjectBytes > maxObjectBytes) {
+    problems.push(`${at}.warnObjectBytes: must be at most maxObjectBytes (${maxObjectBytes}), got ${props.warnObjectBytes}`);
+  }
+  if (props.datatype !== undefined && (!props.allowMult || props.lastWriteWins)) {
+    problems.push(`${at}: a datatype (${props.datatype}) type needs allowMult true and lastWriteWins false (concurrent updates are kept as siblings and merged)`);
+  }
   return problems;
 }
 

@@ -151,7 +151,7 @@ export class SimNode {
     this.process = new NodeProcess(world, name);
     this.storage = new SimStorage(world, name, options.storage);
     this.storage.deliver = (fn) => this.process.enter(this.process.generation, fn);
-    this.limits = { defaultTimeoutMs: options.requestTimeoutMs, maxTimeoutMs: options.requestTimeoutMs * 10, maxSiblings: 100, partitions: options.partitions };
+    this.limits = { defaultTimeoutMs: options.requestTimeoutMs, maxTimeoutMs: options.requestTimeoutMs * 10, maxSiblings: 100, warnSiblings: 25, maxObjectBytes: 50 * 1024 * 1024, warnObjectBytes: 1024 * 1024, partitions: options.partitions };
     this.coordinators = this.newCoordinators();
     this.handoff = this.newHandoff();
     this.detectors = options.liveness === undefined ? undefined : new FailureDetectors(options.liveness.detector);

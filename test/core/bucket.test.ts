@@ -3,7 +3,7 @@ import { resolveRead, resolveWrite, riakDefaultProps } from '../../src/core/buck
 import { decideRestart } from '../../src/core/supervision.js';
 import { partitionOf, preferencePartitions } from '../../src/core/ring.js';
 
-const limits = { defaultTimeoutMs: 5000, maxTimeoutMs: 60000, maxSiblings: 100, partitions: 64 };
+const limits = { defaultTimeoutMs: 5000, maxTimeoutMs: 60000, maxSiblings: 100, warnSiblings: 25, maxObjectBytes: 50 << 20, warnObjectBytes: 1 << 20, partitions: 64 };
 
 test('symbolic quorums resolve against n_val', (t) => {
   const r = resolveRead(riakDefaultProps, { r: 'all' }, limits);
@@ -60,4 +60,22 @@ test('the seeded generator repeats its sequence for a seed and stays in [0, 1)',
   t.deepEqual(xs, Array.from({ length: 1000 }, () => b()));
   t.true(xs.every((x) => x >= 0 && x < 1));
   t.notDeepEqual(xs.slice(0, 5), Array.from({ length: 5 }, seededRandom(43)));
+});
+
+test('a type without its own soft and size bounds takes the node limits; its own values win', (t) => {
+  const inherited = resolveWrite(riakDefaultProps, {}, limits);
+  t.true(inherited.ok);
+  if (!inherited.ok) return;
+  t.is(inherited.value.warnSiblings, 25);
+  t.is(inherited.value.maxObjectBytes, 50 << 20);
+  t.is(inherited.value.warnObjectBytes, 1 << 20);
+  t.is(inherited.value.ttlMs, 0, 'no default time to live');
+  t.is(inherited.value.datatype, undefined);
+  const own = resolveWrite({ ...riakDefaultProps, warnSiblings: 3, maxObjectBytes: 1000, warnObjectBytes: 500, ttlMs: 60_000, datatype: 'counter' }, {}, limits);
+  t.true(own.ok);
+  if (!own.ok) return;
+  t.deepEqual(
+    [own.value.warnSiblings, own.value.maxObjectBytes, own.value.warnObjectBytes, own.value.ttlMs, own.value.datatype],
+    [3, 1000, 500, 60_000, 'counter'],
+  );
 });

@@ -173,7 +173,7 @@ function apply(state: ClusterState, op: Op, writer: string): ClusterState {
       return r.ok ? r.value.state : state;
     }
     case 'type':
-      return setBucketType(state, op.name, { ...riakDefaultProps, nVal: op.nVal }, writer);
+      return setBucketType(state, op.name, op.nVal % 2 === 0 ? { ...riakDefaultProps, nVal: op.nVal, datatype: 'set', ttlMs: op.nVal * 1000, warnSiblings: 2, maxObjectBytes: 4096, warnObjectBytes: 512 } : { ...riakDefaultProps, nVal: op.nVal }, writer);
     case 'complete': {
       const ts = pendingTransfers(state);
       if (ts.length === 0) return state;

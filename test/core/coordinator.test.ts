@@ -7,7 +7,7 @@ import { applyWrite, emptyObject } from '../../src/core/object.js';
 import { content } from './arbitraries.js';
 
 const key = Uint8Array.of(1);
-const write: ResolvedWrite = { n: 3, w: 2, dw: 2, pw: 0, timeoutMs: 100, maxSiblings: 10, lastWriteWins: false, allowMult: true, sloppyQuorum: true };
+const write: ResolvedWrite = { n: 3, w: 2, dw: 2, pw: 0, timeoutMs: 100, maxSiblings: 10, warnSiblings: 10, warnObjectBytes: 1 << 20, maxObjectBytes: 1 << 22, ttlMs: 0, datatype: undefined, lastWriteWins: false, allowMult: true, sloppyQuorum: true };
 const read: ResolvedRead = { n: 3, r: 2, pr: 0, notfoundOk: true, basicQuorum: false, timeoutMs: 100, allowMult: true, sloppyQuorum: true };
 const put: Omit<VnodePut, 'type' | 'requestId' | 'partition' | 'localReplicas'> = {
   storageKey: key, context: [], content: content(1), deleted: false, nowMs: 5, ifNoneMatch: false, ifNotModified: false, maxSiblings: 10, lastWriteWins: false, allowMult: true,

@@ -116,6 +116,7 @@ export function rpbBucketPropsOf(props: BucketProps): RpbBucketProps {
     rw: quorumToWire(props.w),
     basic_quorum: props.basicQuorum,
     notfound_ok: props.notfoundOk,
+    ...(props.datatype === undefined ? {} : { datatype: new TextEncoder().encode(props.datatype) }),
   };
 }
 
@@ -134,7 +135,8 @@ export function differingProps(current: BucketProps, wanted: RpbBucketProps): st
     if (value === undefined) continue;
     if (Array.isArray(value) && value.length === 0) continue;
     const expected = name in have ? have[name] : inertProps[name];
-    if (value !== expected) differing.push(name);
+    const same = value instanceof Uint8Array && expected instanceof Uint8Array ? Buffer.from(value).equals(expected) : value === expected;
+    if (!same) differing.push(name);
   }
   return differing;
 }
@@ -151,6 +153,7 @@ const changeableProps: Readonly<Record<string, string>> = {
   pw: 'pw',
   basic_quorum: 'basicQuorum',
   notfound_ok: 'notfoundOk',
+  datatype: 'datatype',
 };
 
 /**
@@ -172,6 +175,8 @@ export function bucketTypeChangeOf(wanted: RpbBucketProps): Result<Record<string
     if (['r', 'w', 'dw', 'pr', 'pw'].includes(name)) {
       const quorum = quorumFromWire(value as number);
       if (quorum !== 'default') out[prop] = quorum;
+    } else if (name === 'datatype') {
+      out[prop] = new TextDecoder().decode(value as Uint8Array);
     } else {
       out[prop] = value;
     }

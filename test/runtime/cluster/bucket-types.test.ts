@@ -93,3 +93,32 @@ test.serial('bad properties and an n_val change on a type holding data are refus
     await a.cleanup();
   }
 });
+
+test.serial('datatype, ttl and the soft and size bounds are validated; a datatype is fixed when the type is created', async (t) => {
+  const a = await node('a');
+  try {
+    const badType = await putType(a, 'c', { datatype: 'map' });
+    t.is(badType.status, 400);
+    t.regex((badType.body['error'] as { message: string }).message, /datatype/);
+    const noMult = await putType(a, 'c', { datatype: 'counter', allowMult: false });
+    t.is(noMult.status, 400);
+    t.regex((noMult.body['error'] as { message: string }).message, /needs allowMult true/);
+    const warnAbove = await putType(a, 'c', { maxSiblings: 10, warnSiblings: 11 });
+    t.is(warnAbove.status, 400);
+    t.regex((warnAbove.body['error'] as { message: string }).message, /warnSiblings: must be at most maxSiblings \(10\)/);
+    const sizeAbove = await putType(a, 'c', { maxObjectBytes: 1000, warnObjectBytes: 2000 });
+    t.is(sizeAbove.status, 400);
+    t.is((await putType(a, 'c', { ttlMs: -1 })).status, 400);
+
+    const created = await putType(a, 'c', { datatype: 'counter', ttlMs: 60_000, warnSiblings: 5, maxObjectBytes: 4096, warnObjectBytes: 1024 });
+    t.is(created.status, 200);
+    const props = created.body['props'] as Record<string, unknown>;
+    t.like(props, { datatype: 'counter', ttlMs: 60_000, warnSiblings: 5, maxObjectBytes: 4096, warnObjectBytes: 1024 });
+    const changed = await putType(a, 'c', { datatype: 'set' });
+    t.is(changed.status, 400);
+    t.regex((changed.body['error'] as { message: string }).message, /datatype of bucket type c is fixed/);
+    t.is((await putType(a, 'c', { ttlMs: 0 })).status, 200, 'other properties still change');
+  } finally {
+    await a.cleanup();
+  }
+});
