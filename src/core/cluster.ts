@@ -134,7 +134,12 @@ function compareNames(x: { name: string }, y: { name: string }): number {
 function newerType(a: BucketTypeRecord, b: BucketTypeRecord): boolean {
   if (a.version !== b.version) return a.version > b.version;
   if (a.writer !== b.writer) return a.writer > b.writer;
-  return JSON.stringify(a.props) > JSON.stringify(b.props);
+  return propsText(a.props) > propsText(b.props);
+}
+
+/** Properties as text with the keys in a fixed order, so equal properties compare equal. */
+function propsText(props: BucketProps): string {
+  return JSON.stringify(props, Object.keys(props).sort());
 }
 
 function seedRecords(types: Readonly<Record<string, BucketProps>>, writer: string): BucketTypeRecord[] {
@@ -177,7 +182,7 @@ export function sameState(a: ClusterState, b: ClusterState): boolean {
   for (let i = 0; i < a.bucketTypes.length; i++) {
     const x = a.bucketTypes[i]!;
     const y = b.bucketTypes[i]!;
-    if (x.name !== y.name || x.version !== y.version || x.writer !== y.writer || JSON.stringify(x.props) !== JSON.stringify(y.props)) return false;
+    if (x.name !== y.name || x.version !== y.version || x.writer !== y.writer || propsText(x.props) !== propsText(y.props)) return false;
   }
   for (let p = 0; p < a.ring.length; p++) {
     const x = a.ring[p]!;

@@ -16,7 +16,7 @@ export class DecodeError extends Error {
   readonly code = 'decode_error';
 }
 
-class Writer {
+export class Writer {
   private buffer = new Uint8Array(256);
   private view = new DataView(this.buffer.buffer);
   length = 0;
@@ -68,7 +68,7 @@ class Writer {
   }
 }
 
-class Reader {
+export class Reader {
   private offset = 0;
   private readonly view: DataView;
 
