@@ -47,7 +47,7 @@ export class CoordinatorActor {
   }
 
   get(preferenceList: readonly number[], storageKey: Uint8Array, quorum: ResolvedRead, placement?: Placement): Promise<Result<GetReply>> {
-    return this.run((id) => new GetCoordinator(id, preferenceList, storageKey, quorum, fallbackSet(placement)), quorum.timeoutMs, undefined, placement);
+    return this.run((id) => new GetCoordinator(id, preferenceList, storageKey, quorum, fallbackSet(placement), this.clock.nowMs()), quorum.timeoutMs, undefined, placement);
   }
 
   put(

@@ -9,6 +9,8 @@ export interface VnodeStoragePort {
   pendingLsnOf(partition: number, key: Uint8Array): number;
   /** Appends a write and returns its LSN; it is durable once the host reports that LSN durable. */
   put(partition: number, key: Uint8Array, value: Uint8Array): number;
+  /** Appends the removal of a key and returns its LSN, durable like a put's. */
+  remove(partition: number, key: Uint8Array): number;
   /** Every key and value of the partition, pending writes included, in key order. */
   forEach(partition: number, fn: (key: Uint8Array, value: Uint8Array) => void): void;
 }

@@ -3,14 +3,23 @@
 // host may send it. It never sends a reply for a write that is not durable, and never shows a
 // reader a value that is not durable yet (a dirty read could be lost in a crash).
 
-import { applyPut, applyReplicate, listedItem } from '../src/core/vnode.js';
+import { applyPut, listedItem, replicateAt } from '../src/core/vnode.js';
 import { assertNever } from '../src/core/errors.js';
 import type { VnodeReply, VnodeRequest } from '../src/core/messages.js';
-import type { ActorId } from '../src/core/version-vector.js';
+import { decodeObject } from '../src/core/codec.js';
+import { type ActorId, vvGet } from '../src/core/version-vector.js';
 import type { VnodeStoragePort } from './ports.js';
 
 /** The storage key under which a vnode keeps its causal identity; no object key starts with 0. */
 export const actorIdKey = Uint8Array.of(0, 0x61, 0x63, 0x74, 0x6f, 0x72);
+
+/**
+ * The storage key under which a vnode keeps its removed-key floor: the highest counter its actor
+ * had put into any object it has since removed (a reaped tombstone, a purged expired object).
+ * Without it, a write to a removed key would start counting again from 1 and could mint a dot a
+ * stale copy elsewhere has already seen, and that copy would then drop the new value on merge.
+ */
+export const removedKeyFloorKey = Uint8Array.of(0, 0x66, 0x6c, 0x6f, 0x6f, 0x72);
 
 /** Items per listing chunk, so one partition's listing never becomes one giant message. */
 export const listChunkItems = 1000;
@@ -38,11 +47,37 @@ export function ensureActorId(partition: number, storage: VnodeStoragePort, fres
 }
 
 export class VnodeActor {
+  private removedKeyFloor: number;
+
   constructor(
     readonly partition: number,
     readonly actorId: ActorId,
     private readonly storage: VnodeStoragePort,
-  ) {}
+    /**
+     * The host's clock, against which expiry is judged when merging replicas and listing (see
+     * docs/ttl.md). The default, time 0, sees nothing as expired: for hosts that predate TTL.
+     */
+    private readonly nowMs: () => number = () => 0,
+  ) {
+    const stored = storage.get(partition, removedKeyFloorKey);
+    this.removedKeyFloor = stored === undefined ? 0 : Number(new TextDecoder().decode(stored));
+  }
+
+  /**
+   * Removes a key, but only when it still holds exactly `expected` (the bytes that were judged
+   * removable: a tombstone every replica holds, an expired object). The floor is raised first, in
+   * the same log, so a later write to the key never reuses a dot of the removed object.
+   */
+  removeIfUnchanged(storageKey: Uint8Array, expected: Uint8Array): { readonly removed: boolean; readonly lsn: number } {
+    const stored = this.storage.get(this.partition, storageKey);
+    if (stored === undefined || !sameBytes(stored, expected)) return { removed: false, lsn: this.storage.pendingLsnOf(this.partition, storageKey) };
+    const counter = vvGet(decodeObject(stored).vv, this.actorId);
+    if (counter > this.removedKeyFloor) {
+      this.removedKeyFloor = counter;
+      this.storage.put(this.partition, removedKeyFloorKey, new TextEncoder().encode(String(counter)));
+    }
+    return { removed: true, lsn: this.storage.remove(this.partition, storageKey) };
+  }
 
   handle(request: VnodeRequest): VnodeOutcome {
     if (request.type === 'VnodeList') return this.list(request.requestId, request.partition, request.bucketType, request.bucket);
@@ -53,7 +88,7 @@ export class VnodeActor {
         return { early: [], reply: { type: 'VnodeGetReply', requestId, partition, object }, durableLsn: this.storage.pendingLsnOf(partition, storageKey) };
       }
       case 'VnodePut': {
-        const applied = applyPut(this.storage.get(partition, storageKey), request, this.actorId);
+        const applied = applyPut(this.storage.get(partition, storageKey), request, this.actorId, this.removedKeyFloor);
         if (!applied.ok) return { early: [], reply: { type: 'VnodeFailed', requestId, partition, error: applied.error }, durableLsn: 0 };
         const lsn = this.storage.put(partition, storageKey, applied.value.bytes);
         return {
@@ -62,14 +97,33 @@ export class VnodeActor {
           durableLsn: lsn,
         };
       }
-      case 'VnodeReplicate': {
-        const merged = applyReplicate(this.storage.get(partition, storageKey), request.object);
-        const lsn = merged === undefined ? this.storage.pendingLsnOf(partition, storageKey) : this.storage.put(partition, storageKey, merged);
-        return { early: [], reply: { type: 'VnodeReplicateReply', requestId, partition, changed: merged !== undefined }, durableLsn: lsn };
+      case 'VnodeReplicate':
+        return this.replicate(requestId, partition, storageKey, request.object);
+      case 'VnodeReap': {
+        const { removed, lsn } = this.removeIfUnchanged(storageKey, request.object);
+        return { early: [], reply: { type: 'VnodeReapReply', requestId, partition, removed }, durableLsn: lsn };
       }
       default:
         return assertNever(request);
     }
+  }
+
+  /**
+   * Merges a replica in at this host's clock. Where the merge leaves only expired siblings the
+   * key is dropped instead (removeIfUnchanged raises the removed-key floor), so repair of an
+   * expired object ends with the key absent on both sides rather than copied back.
+   */
+  private replicate(requestId: number, partition: number, storageKey: Uint8Array, object: Uint8Array): VnodeOutcome {
+    const current = this.storage.get(partition, storageKey);
+    const outcome = replicateAt(current, object, this.nowMs());
+    let lsn: number;
+    let changed: boolean;
+    if (outcome.kind === 'store') [lsn, changed] = [this.storage.put(partition, storageKey, outcome.bytes), true];
+    else if (outcome.kind === 'purge') {
+      const removed = this.removeIfUnchanged(storageKey, current!);
+      [lsn, changed] = [removed.lsn, removed.removed];
+    } else [lsn, changed] = [this.storage.pendingLsnOf(partition, storageKey), false];
+    return { early: [], reply: { type: 'VnodeReplicateReply', requestId, partition, changed }, durableLsn: lsn };
   }
 
   /** Lists in chunks; each bucket name appears once per vnode (keys are sorted by bucket). */
@@ -77,8 +131,9 @@ export class VnodeActor {
     const chunks: VnodeReply[] = [];
     let items: Uint8Array[] = [];
     let previous: Uint8Array | undefined;
+    const nowMs = this.nowMs();
     this.storage.forEach(partition, (key, value) => {
-      const item = listedItem(key, value, bucketType, bucket);
+      const item = listedItem(key, value, bucketType, bucket, nowMs);
       if (item === undefined) return;
       if (bucket === undefined && previous !== undefined && sameBytes(previous, item)) return;
       previous = item;

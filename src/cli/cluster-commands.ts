@@ -7,6 +7,8 @@ import { type NodeAddress, defaultNodeAddress, parseNodeAddress } from './node-a
 
 const exitOk = 0;
 const exitUnavailable = 3;
+/** No node answered (exit-codes.ts: the same code for every command). */
+const exitUnreachable = 4;
 const requestTimeoutMs = 30_000;
 
 interface ClusterOptions {
@@ -45,7 +47,7 @@ async function call(options: ClusterOptions, method: 'GET' | 'POST' | 'PUT', act
 async function run(options: ClusterOptions, method: 'GET' | 'POST' | 'PUT', action: string, body: unknown, human: (document: Record<string, unknown>) => void): Promise<void> {
   const answer = await call(options, method, action, body);
   if (answer === undefined) {
-    process.exitCode = exitUnavailable;
+    process.exitCode = exitUnreachable;
     return;
   }
   if (answer.status !== 200) {
@@ -82,6 +84,44 @@ function printPlan(plan: PlanDocument): void {
   for (const [pair, partitions] of byPair) writeLine(process.stdout, `  ${pair}: ${partitions.length} (${partitions.join(' ')})`);
 }
 
+const seconds = (ms: unknown): string => (typeof ms === 'number' ? `${Math.round(ms / 1000)} s` : 'never');
+
+/** Anti-entropy on the node asked: totals, then one line per partition it keeps trees for. */
+function printAntiEntropy(aae: Record<string, unknown> | undefined): void {
+  if (aae === undefined || aae['enabled'] !== true) {
+    writeLine(process.stdout, 'anti-entropy: off on this node');
+    return;
+  }
+  writeLine(
+    process.stdout,
+    `anti-entropy on this node: ${String(aae['treesReady'])} trees ready, ${String(aae['treesRebuilding'])} building, ${String(aae['exchangesLastMinute'])} exchanges in the last minute, ${String(aae['keysRepaired'])} keys repaired; every tree exchanged within ${seconds(aae['oldestExchangeAgeMs'])}`,
+  );
+  const partitions = (aae['partitions'] ?? []) as Record<string, unknown>[];
+  if (partitions.length === 0) return;
+  writeLine(process.stdout, `  ${'partition'.padStart(9)} ${'trees'.padEnd(10)} ${'keys'.padStart(8)} ${'exchanges'.padStart(9)} ${'oldest'.padStart(8)} last result`);
+  for (const p of partitions) {
+    writeLine(
+      process.stdout,
+      `  ${String(p['partition']).padStart(9)} ${String(p['state']).padEnd(10)} ${String(p['keys']).padStart(8)} ${String(p['exchanges']).padStart(9)} ${seconds(p['oldestExchangeAgeMs']).padStart(8)} ${String(p['lastResult'] ?? '-')}`,
+    );
+  }
+}
+
+/** Tombstones the node asked looks after: awaiting reaping, reaped, and why some wait. */
+function printTombstones(tombstones: Record<string, unknown> | undefined): void {
+  if (tombstones === undefined || tombstones['enabled'] !== true) {
+    writeLine(process.stdout, 'tombstone reaping: off on this node');
+    return;
+  }
+  const blocked = Object.entries((tombstones['blocked'] ?? {}) as Record<string, number>)
+    .filter(([, n]) => n > 0)
+    .map(([reason, n]) => `${reason} ${n}`);
+  writeLine(
+    process.stdout,
+    `tombstones awaiting reaping: ${String(tombstones['awaiting'])} (reaped ${String(tombstones['reaped'])}; reaped once ${seconds(tombstones['delayMs'])} old and held by every replica${blocked.length === 0 ? '' : `; kept so far: ${blocked.join(', ')}`})`,
+  );
+}
+
 function printStatus(status: Record<string, unknown>): void {
   writeLine(process.stdout, `cluster ${String(status['cluster'])}, ${String(status['partitions'])} partitions, ring version ${String(status['ringVersion'])}, claimant ${String(status['claimant'])} (asked ${String(status['node'])})`);
   const members = status['members'] as Record<string, unknown>[];
@@ -98,6 +138,8 @@ function printStatus(status: Record<string, unknown>): void {
   for (const h of hints) {
     writeLine(process.stdout, `hints held here for ${h.owner}: ${h.objects} objects in ${h.partitions} partitions (${h.ownerUp ? 'handing off' : 'waiting for it to be reachable'})`);
   }
+  printAntiEntropy(status['antiEntropy'] as Record<string, unknown> | undefined);
+  printTombstones(status['tombstones'] as Record<string, unknown> | undefined);
   const transfers = status['transfers'] as Record<string, unknown>[];
   writeLine(process.stdout, `pending transfers in the cluster: ${String(status['pendingTransfers'])}`);
   if (transfers.length === 0) return;
@@ -125,7 +167,7 @@ function clusterCommand(parent: Command, name: string, description: string): Com
   return parent
     .command(name)
     .description(description)
-    .addOption(new Option('--node <host:port>', 'node to ask, over its HTTP API').argParser(parseNodeAddress).default(parseNodeAddress(defaultNodeAddress), defaultNodeAddress))
+    .addOption(new Option('--node <host:port>', "the node's HTTP API (httpPort), not its protocol-buffers port").argParser(parseNodeAddress).default(parseNodeAddress(defaultNodeAddress), defaultNodeAddress))
     .option('--json', 'print the JSON answer');
 }
 
@@ -153,7 +195,7 @@ export function addBucketTypeCommands(program: Command): void {
         const path = `/v1/types/${encodeURIComponent(name)}`;
         const existing = await call(options, 'GET', path);
         if (existing === undefined) {
-          process.exitCode = exitUnavailable;
+          process.exitCode = exitUnreachable;
           return;
         }
         if (mode === 'create' && existing.status === 200) {

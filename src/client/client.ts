@@ -26,6 +26,21 @@ import {
   pingRequest,
   putRequest,
 } from './messages.js';
+import {
+  type CounterValue,
+  type DatatypeLocation,
+  type DatatypeReadOptions,
+  type DatatypeWriteOptions,
+  type SetUpdate,
+  type SetValue,
+  counterUpdateRequest,
+  decodeCounterFetch,
+  decodeCounterUpdate,
+  decodeSetFetch,
+  decodeSetUpdate,
+  dtFetchRequest,
+  setUpdateRequest,
+} from './datatypes.js';
 import { type ClientLimits, type ClientOptions, clientLimitsOf, parseAddress } from './options.js';
 import { NodePool } from './pool.js';
 
@@ -63,6 +78,26 @@ export class RingkvClient {
   /** The bucket's properties (today those of its bucket type). */
   bucketProps(bucket: Bytes, options: { readonly type?: string | undefined; readonly timeoutMs?: number | undefined } = {}): Promise<BucketProps> {
     return this.read(bucketPropsRequest(bucket, options), () => decodeBucketPropsReply, options.timeoutMs);
+  }
+
+  /** A counter's value: the sum of every increment the replicas read have seen. */
+  fetchCounter(at: DatatypeLocation, options: DatatypeReadOptions = {}): Promise<CounterValue> {
+    return this.read(dtFetchRequest(at, options), () => decodeCounterFetch, options.timeoutMs);
+  }
+
+  /** Adds `increment` (negative to subtract); answers the value after it. Never retried. */
+  updateCounter(at: DatatypeLocation, increment: number, options: DatatypeWriteOptions = {}): Promise<number> {
+    return this.write(counterUpdateRequest(at, increment, options), decodeCounterUpdate, options.timeoutMs);
+  }
+
+  /** A set's members and the context to pass back when removing them. */
+  fetchSet(at: DatatypeLocation, options: DatatypeReadOptions = {}): Promise<SetValue> {
+    return this.read(dtFetchRequest(at, options), () => decodeSetFetch, options.timeoutMs);
+  }
+
+  /** Adds and removes members (removes first); answers the set after the update. Never retried. */
+  updateSet(at: DatatypeLocation, update: SetUpdate, options: DatatypeWriteOptions = {}): Promise<SetValue> {
+    return this.write(setUpdateRequest(at, update, options), decodeSetUpdate, options.timeoutMs);
   }
 
   ping(options: { readonly timeoutMs?: number | undefined } = {}): Promise<void> {

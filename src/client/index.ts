@@ -4,6 +4,15 @@
 export { RingkvClient, connect } from './client.js';
 export { RingkvError, type RingkvErrorCode } from './errors.js';
 export {
+  type CounterValue,
+  type DatatypeLocation,
+  type DatatypeReadOptions,
+  type DatatypeWriteOptions,
+  type SetContext,
+  type SetUpdate,
+  type SetValue,
+} from './datatypes.js';
+export {
   type BucketProps,
   type Bytes,
   type Context,

@@ -46,7 +46,10 @@ export interface GetOptions {
   readonly r?: Quorum | undefined;
   readonly pr?: Quorum | undefined;
   readonly notfoundOk?: boolean | undefined;
+  readonly nVal?: number | undefined;
   readonly timeoutMs?: number | undefined;
+  /** The node's own deadline for the request, sent as its `timeout`; unset: the node's defaultTimeoutMs. */
+  readonly nodeTimeoutMs?: number | undefined;
 }
 
 export interface PutOptions {
@@ -60,19 +63,29 @@ export interface PutOptions {
   readonly returnBody?: boolean | undefined;
   readonly ifNoneMatch?: boolean | undefined;
   readonly ifNotModified?: boolean | undefined;
+  readonly nVal?: number | undefined;
   readonly timeoutMs?: number | undefined;
+  /** The node's own deadline for the request, sent as its `timeout`; unset: the node's defaultTimeoutMs. */
+  readonly nodeTimeoutMs?: number | undefined;
 }
 
 export interface DeleteOptions {
   readonly type?: Bytes | undefined;
   readonly context?: Context | undefined;
   readonly w?: Quorum | undefined;
+  readonly dw?: Quorum | undefined;
+  readonly pw?: Quorum | undefined;
+  readonly nVal?: number | undefined;
   readonly timeoutMs?: number | undefined;
+  /** The node's own deadline for the request, sent as its `timeout`; unset: the node's defaultTimeoutMs. */
+  readonly nodeTimeoutMs?: number | undefined;
 }
 
 export interface ListKeysOptions {
   readonly type?: Bytes | undefined;
   readonly timeoutMs?: number | undefined;
+  /** The node's own deadline for the listing, sent as its `timeout`; unset: the node's defaultTimeoutMs. */
+  readonly nodeTimeoutMs?: number | undefined;
 }
 
 const bytes = (value: Bytes): Buffer => (typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value.buffer, value.byteOffset, value.byteLength));
@@ -113,7 +126,7 @@ export function getRequest(bucket: Bytes, key: Bytes, options: GetOptions): Buff
     // A deleted key answers its tombstone's context, so a later write supersedes the delete.
     deletedvclock: true,
     ...quorums({ r: options.r, pr: options.pr }),
-    ...defined({ notfound_ok: options.notfoundOk, type: options.type === undefined ? undefined : bytes(options.type) }),
+    ...defined({ notfound_ok: options.notfoundOk, n_val: options.nVal, timeout: options.nodeTimeoutMs, type: options.type === undefined ? undefined : bytes(options.type) }),
   });
 }
 
@@ -143,6 +156,8 @@ export function putRequest(bucket: Bytes, key: Bytes, value: Bytes, options: Put
       vclock: options.context,
       if_none_match: options.ifNoneMatch,
       if_not_modified: options.ifNotModified,
+      n_val: options.nVal,
+      timeout: options.nodeTimeoutMs,
       type: options.type === undefined ? undefined : bytes(options.type),
     }),
   });
@@ -162,8 +177,8 @@ export function deleteRequest(bucket: Bytes, key: Bytes, options: DeleteOptions)
   return encodeMessageFrame(MessageCode.DelReq, 'RpbDelReq', {
     bucket: bytes(bucket),
     key: bytes(key),
-    ...quorums({ w: options.w }),
-    ...defined({ vclock: options.context, type: options.type === undefined ? undefined : bytes(options.type) }),
+    ...quorums({ w: options.w, dw: options.dw, pw: options.pw }),
+    ...defined({ vclock: options.context, n_val: options.nVal, timeout: options.nodeTimeoutMs, type: options.type === undefined ? undefined : bytes(options.type) }),
   });
 }
 
@@ -175,7 +190,7 @@ export const decodeDeleteReply: ReplyDecoder<void> = (code) => {
 export function listKeysRequest(bucket: Bytes, options: ListKeysOptions): Buffer {
   return encodeMessageFrame(MessageCode.ListKeysReq, 'RpbListKeysReq', {
     bucket: bytes(bucket),
-    ...defined({ type: options.type === undefined ? undefined : bytes(options.type) }),
+    ...defined({ timeout: options.nodeTimeoutMs, type: options.type === undefined ? undefined : bytes(options.type) }),
   });
 }
 

@@ -8,6 +8,13 @@ import type { KvObject, Sibling } from './object.js';
 import { type VersionVector, type VvEntry, vvIsWellFormed } from './version-vector.js';
 
 const objectFormatV1 = 1;
+/**
+ * Format 1 plus each sibling's expiry (a float64 after lastModifiedMs, 0 = never). Written only
+ * when some sibling expires, so an object without a TTL keeps exactly its format-1 bytes (the
+ * same anti-entropy hashes and removeIfUnchanged comparisons as before TTL existed), and a scan
+ * for expired objects can skip every format-1 object by its first byte.
+ */
+export const objectFormatV2 = 2;
 const contextFormatV1 = 1;
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
@@ -155,7 +162,8 @@ function readVv(r: Reader): VersionVector {
 
 export function encodeObject(object: KvObject): Uint8Array {
   const w = new Writer();
-  w.byte(objectFormatV1);
+  const withExpiry = object.siblings.some((s) => s.expiresAtMs !== undefined);
+  w.byte(withExpiry ? objectFormatV2 : objectFormatV1);
   writeVv(w, object.vv);
   w.varint(object.siblings.length);
   for (const s of object.siblings) {
@@ -166,6 +174,10 @@ export function encodeObject(object: KvObject): Uint8Array {
     w.varint(s.dot.counter);
     w.byte(s.deleted ? 1 : 0);
     w.float64(s.lastModifiedMs);
+    if (withExpiry) {
+      if (s.expiresAtMs !== undefined && !(s.expiresAtMs > 0)) throw new Error(`assertion failed: expiry ${s.expiresAtMs} is not positive`);
+      w.float64(s.expiresAtMs ?? 0);
+    }
     w.string(s.contentType);
     w.varint(s.userMeta.length);
     for (const m of s.userMeta) {
@@ -179,7 +191,8 @@ export function encodeObject(object: KvObject): Uint8Array {
 
 export function decodeObject(input: Uint8Array): KvObject {
   const r = new Reader(input);
-  if (r.byte() !== objectFormatV1) throw new DecodeError('unknown object format');
+  const format = r.byte();
+  if (format !== objectFormatV1 && format !== objectFormatV2) throw new DecodeError('unknown object format');
   const vv = readVv(r);
   const n = r.count();
   const siblings: Sibling[] = [];
@@ -190,6 +203,8 @@ export function decodeObject(input: Uint8Array): KvObject {
     if (counter < 1 || counter > entry.counter) throw new DecodeError('sibling dot not covered by vector');
     const deleted = r.byte() === 1;
     const lastModifiedMs = r.float64();
+    const expiresAtMs = format === objectFormatV2 ? r.float64() : 0;
+    if (!(expiresAtMs >= 0)) throw new DecodeError('negative or invalid expiry');
     const contentType = r.string();
     const metaCount = r.count();
     const userMeta: { key: string; value: string }[] = [];
@@ -198,7 +213,8 @@ export function decodeObject(input: Uint8Array): KvObject {
     if (previous !== undefined && (previous.actor > entry.actor || (previous.actor === entry.actor && previous.counter >= counter))) {
       throw new DecodeError('siblings out of order or duplicated');
     }
-    siblings.push({ dot: { actor: entry.actor, counter }, deleted, lastModifiedMs, contentType, userMeta, value: r.bytes() });
+    const expiry = expiresAtMs > 0 ? { expiresAtMs } : {};
+    siblings.push({ dot: { actor: entry.actor, counter }, deleted, lastModifiedMs, ...expiry, contentType, userMeta, value: r.bytes() });
   }
   r.end();
   return { siblings, vv };

@@ -8,8 +8,9 @@ import { decodeObject, encodeContext, encodeObject } from './codec.js';
 import { type KvError, type Result, fail, ok } from './errors.js';
 import type { Content, GetReply, PutReply } from './kv.js';
 import type { VnodePut, VnodeReply, VnodeRequest } from './messages.js';
-import { type KvObject, liveSiblings, mergeObjects, newestSibling, sameVersion, toContent } from './object.js';
+import { type KvObject, isEntirelyExpired, liveSiblings, mergeObjects, newestSibling, sameVersion, toContent, withoutExpired } from './object.js';
 import type { ResolvedRead, ResolvedWrite } from './bucket.js';
+import { writeWarnings } from './vnode.js';
 
 const noFallbacks: ReadonlySet<number> = new Set();
 
@@ -28,9 +29,12 @@ function isReplicaUnavailable(error: KvError): boolean {
   return error.code === 'worker_unavailable' || error.code === 'overload' || error.code === 'shutting_down';
 }
 
-/** The siblings a client is shown: all live ones, or only the newest where the bucket disallows siblings. */
-export function visibleContents(object: KvObject, allowMult: boolean): Content[] {
-  const live = liveSiblings(object);
+/**
+ * The siblings a client is shown at `nowMs`: all live, unexpired ones, or only the newest of them
+ * where the bucket disallows siblings.
+ */
+export function visibleContents(object: KvObject, allowMult: boolean, nowMs = 0): Content[] {
+  const live = liveSiblings(withoutExpired(object, nowMs));
   if (allowMult || live.length <= 1) return live.map(toContent);
   return [toContent(newestSibling(live)!)];
 }
@@ -49,6 +53,8 @@ export class PutCoordinator {
   private answered = 0;
   private replied = false;
   private result: KvObject | undefined;
+  /** The encoded size of `result`, as the coordinating replica stored it. */
+  private resultBytes = 0;
   private readonly needed: number;
 
   /** Replicas whose durable acknowledgement or failure has been counted. */
@@ -119,6 +125,7 @@ export class PutCoordinator {
     // Replicas tried before this one failed; they have answered.
     this.answered = this.failed.size;
     this.result = decodeObject(reply.object);
+    this.resultBytes = reply.object.length;
     this.state = 'awaitingReplicas';
     const effects: CoordinatorEffect<PutReply>[] = [];
     this.preferenceList.forEach((partition, index) => {
@@ -133,7 +140,7 @@ export class PutCoordinator {
     this.countFailure(this.coordinating);
     this.failed.add(this.coordinating);
     const left = this.preferenceList.length - this.failures;
-    if (isReplicaUnavailable(error) && this.candidate + 1 < this.preferenceList.length && !this.unreachable) {
+    if (isReplicaUnavailable(error) && !this.conditionStaysPut(error) && this.candidate + 1 < this.preferenceList.length && !this.unreachable) {
       this.candidate++;
       return [this.sendPut()];
     }
@@ -143,6 +150,15 @@ export class PutCoordinator {
         ? { code: 'insufficient_vnodes', message: `only ${left} of ${this.preferenceList.length} replicas reachable (${this.primaries - this.primaryFailures} primaries), ${this.needed} needed${this.quorum.pw > 0 ? `, ${this.quorum.pw} of them primaries` : ''} (${error.message})` }
         : error;
     return this.finish([{ type: 'reply', result: { ok: false, error: answer } }]);
+  }
+
+  /**
+   * A conditional write is decided by the first replica so that racers through any node meet at
+   * the same vnode. A busy first replica is no reason to let another replica, which may not have
+   * the winning write yet, decide instead: the racer is told to retry (`overload`).
+   */
+  private conditionStaysPut(error: KvError): boolean {
+    return error.code === 'overload' && (this.put.ifNoneMatch || this.put.ifNotModified);
   }
 
   private onReplicaReply(reply: VnodeReply): CoordinatorEffect<PutReply>[] {
@@ -167,7 +183,8 @@ export class PutCoordinator {
     if (!this.replied && this.acks >= this.needed && this.primaryAcks >= this.quorum.pw) {
       this.replied = true;
       const contents = this.returnBody ? visibleContents(this.result!, this.quorum.allowMult) : undefined;
-      effects.push({ type: 'reply', result: ok({ context: encodeContext(this.result!.vv), contents }) });
+      const warnings = writeWarnings(this.result!, this.resultBytes, this.quorum);
+      effects.push({ type: 'reply', result: ok({ context: encodeContext(this.result!.vv), contents, ...(warnings.length > 0 ? { warnings } : {}) }) });
     } else if (!this.replied && this.unreachable) {
       this.replied = true;
       const primaries = this.quorum.pw > 0 ? ` (${this.primaryAcks} primaries, ${this.quorum.pw} needed)` : '';
@@ -211,6 +228,8 @@ export class GetCoordinator {
     private readonly quorum: ResolvedRead,
     /** Partitions of the list served by a fallback standing in for a down primary. */
     private readonly fallbacks: ReadonlySet<number> = noFallbacks,
+    /** The coordinating node's clock at the read, against which expiry is judged (docs/ttl.md). */
+    private readonly nowMs = 0,
   ) {
     this.primaries = preferenceList.filter((p) => !fallbacks.has(p)).length;
   }
@@ -298,7 +317,9 @@ export class GetCoordinator {
     const merged = this.merged()?.object;
     if (merged === undefined) return ok({ found: false, context: undefined });
     const context = encodeContext(merged.vv);
-    const contents = visibleContents(merged, this.quorum.allowMult);
+    // An object whose siblings all expired reads as not found, like a tombstone; its context
+    // covers the expired dots, so a write with it supersedes them.
+    const contents = visibleContents(merged, this.quorum.allowMult, this.nowMs);
     if (contents.length === 0) return ok({ found: false, context });
     return ok({ found: true, contents, context });
   }
@@ -319,7 +340,11 @@ export class GetCoordinator {
     const merged = this.merged();
     if (merged === undefined) return [];
     const effects: CoordinatorEffect<GetReply>[] = [];
+    // An expired object is never copied to a replica that lacks it; a replica holding an older
+    // version is still sent it, and drops the key (see replicateAt in vnode.ts).
+    const expired = isEntirelyExpired(merged.object, this.nowMs);
     for (const [partition, object] of this.replies) {
+      if (object === undefined && expired) continue;
       if (object !== undefined && (bytesEqual(object, merged.bytes) || sameVersion(decodeObject(object), merged.object))) continue;
       effects.push({ type: 'send', request: { type: 'VnodeReplicate', requestId: this.requestId, partition, storageKey: this.storageKey, object: merged.bytes } });
     }

@@ -8,6 +8,7 @@ export type KvErrorCode =
   | 'key_too_large'
   | 'value_too_large'
   | 'too_many_siblings'    // the write would leave more siblings than the bucket allows
+  | 'object_too_large'     // the write would leave a stored object (all siblings) over the bucket's maxObjectBytes
   | 'precondition_failed'  // if_none_match / if_not_modified did not hold
   | 'overload'             // a bounded queue is full; retry later
   | 'timeout'              // the request deadline passed before enough replicas answered

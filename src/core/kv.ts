@@ -2,6 +2,8 @@
 // end (HTTP, protobuf, RESP, CLI) speaks. Front ends translate their wire form into these and
 // back; they never carry quorum, versioning or storage logic of their own.
 
+import type { Datatype } from './bucket.js';
+import type { DatatypeValue } from './datatype.js';
 import type { Result } from './errors.js';
 
 /** A key in a bucket in a bucket type. Buckets and keys are binary; type names are text. */
@@ -32,6 +34,8 @@ export interface Content extends NewContent {
   /** Stable identifier of this sibling (derived from its dot). */
   readonly vtag: string;
   readonly deleted: boolean;
+  /** When this sibling expires (ms since the epoch); absent: never (docs/ttl.md). */
+  readonly expiresAtMs?: number;
 }
 
 export interface ReadOptions {
@@ -77,6 +81,11 @@ export interface PutRequest extends WriteOptions {
   readonly ifNoneMatch?: boolean;
   /** Only write when the stored context equals `context`. Decided where the write is applied. */
   readonly ifNotModified?: boolean;
+  /**
+   * The value expires this long after the coordinating node's clock at the write; 0: never,
+   * whatever the bucket type's default; absent: the type's default (docs/ttl.md).
+   */
+  readonly ttlMs?: number;
 }
 
 export interface PutReply {
@@ -84,7 +93,14 @@ export interface PutReply {
   readonly context: Uint8Array;
   /** Live siblings after the write, when `returnBody` was asked for. */
   readonly contents: readonly Content[] | undefined;
+  /** Soft bounds the stored object passed with this write (it was written all the same). */
+  readonly warnings?: readonly WriteWarning[];
 }
+
+/** A client write left an object above a soft bound (warnSiblings, warnObjectBytes). */
+export type WriteWarning =
+  | { readonly kind: 'siblings'; readonly siblings: number; readonly warnSiblings: number }
+  | { readonly kind: 'object_size'; readonly bytes: number; readonly warnObjectBytes: number };
 
 export interface DeleteRequest extends WriteOptions {
   readonly key: ObjectKey;
@@ -106,6 +122,47 @@ export interface ListBucketsRequest {
   readonly timeoutMs?: number;
 }
 
+/** An update of a counter or a set (see docs/data-types.md). */
+export type DatatypeUpdate =
+  | { readonly type: 'counter'; readonly increment: number }
+  | {
+      readonly type: 'set';
+      readonly adds: readonly Uint8Array[];
+      readonly removes: readonly Uint8Array[];
+      /** The context of the read the removes are based on; without it, only held elements can be removed. */
+      readonly context?: Uint8Array;
+    };
+
+export interface DatatypeFetchRequest extends ReadOptions {
+  readonly key: ObjectKey;
+  /**
+   * A Riak 1.4 counter (RpbCounterGetReq): read as a counter in a type that declares no data type.
+   * Riak kept these in ordinary allow_mult buckets; without the flag such a type is refused.
+   */
+  readonly legacyCounter?: boolean;
+}
+
+/** `value` is undefined when the key holds nothing (a counter then reads as 0, a set as empty). */
+export interface DatatypeFetchReply {
+  readonly datatype: Datatype;
+  readonly value: DatatypeValue | undefined;
+}
+
+export interface DatatypeUpdateRequest extends WriteOptions {
+  readonly key: ObjectKey;
+  readonly update: DatatypeUpdate;
+  /** Return the value after the update (as the replica that applied it holds it). */
+  readonly returnBody?: boolean;
+  /** See DatatypeFetchRequest.legacyCounter. */
+  readonly legacyCounter?: boolean;
+}
+
+export interface DatatypeUpdateReply {
+  readonly datatype: Datatype;
+  /** The value after the update, when `returnBody` was asked for. */
+  readonly value: DatatypeValue | undefined;
+}
+
 /** The service every front end calls. Implemented by the node's coordinators. */
 export interface KvService {
   get(request: GetRequest): Promise<Result<GetReply>>;
@@ -118,4 +175,8 @@ export interface KvService {
   listKeys(request: ListKeysRequest, onKeys: (keys: readonly Uint8Array[]) => void): Promise<Result<void>>;
   /** The buckets of a type that hold at least one live key. */
   listBuckets(request: ListBucketsRequest): Promise<Result<readonly Uint8Array[]>>;
+  /** Reads a counter or set: the merge of every replica's and every sibling's state. */
+  fetchDatatype(request: DatatypeFetchRequest): Promise<Result<DatatypeFetchReply>>;
+  /** Applies a counter or set update at one replica, which replicates the result as a put does. */
+  updateDatatype(request: DatatypeUpdateRequest): Promise<Result<DatatypeUpdateReply>>;
 }

@@ -2,6 +2,7 @@
 // reads and returns stored bytes without decoding them, and only the side that merges decodes.
 // Every request carries the id the reply echoes, so replies may arrive in any order.
 
+import type { DatatypeOp } from './datatype.js';
 import type { KvError } from './errors.js';
 import type { NewContent } from './kv.js';
 import type { VersionVector } from './version-vector.js';
@@ -28,6 +29,11 @@ export interface VnodePut {
   readonly ifNoneMatch: boolean;
   readonly ifNotModified: boolean;
   readonly maxSiblings: number;
+  /**
+   * The largest encoded object (all siblings) the write may leave; absent: no bound (a peer that
+   * predates the bound). Only client writes are bounded: replication and repair never are.
+   */
+  readonly maxObjectBytes?: number;
   /** Last-write-wins buckets: the write supersedes every sibling, whatever its context. */
   readonly lastWriteWins: boolean;
   /** When false, a client write keeps only the newest sibling (Riak's allow_mult=false). */
@@ -39,6 +45,13 @@ export interface VnodePut {
   readonly localReplicas: readonly number[];
   /** Sent to a fallback, which keeps the write as a hint for the partition's owner. */
   readonly fallback?: boolean;
+  /**
+   * A data-type update (counter or set): applied to the merge of the stored siblings instead of
+   * writing `content`, which is then ignored, as are the conditions, context and sibling settings.
+   */
+  readonly op?: DatatypeOp;
+  /** When the written value expires (absolute, ms since the epoch); absent: never (docs/ttl.md). */
+  readonly expiresAtMs?: number;
 }
 
 /** An object to merge into the replica: replication of a write, or read repair. */
@@ -61,7 +74,20 @@ export interface VnodeList {
   readonly bucket: Uint8Array | undefined;
 }
 
-export type VnodeRequest = VnodeGet | VnodePut | VnodeReplicate | VnodeList;
+/**
+ * Removes a tombstone that every replica was confirmed to hold (tombstone reaping): the vnode
+ * removes the key only if it still holds exactly `object`, the bytes it answered the
+ * confirmation read with; anything written since keeps the key.
+ */
+export interface VnodeReap {
+  readonly type: 'VnodeReap';
+  readonly requestId: number;
+  readonly partition: number;
+  readonly storageKey: Uint8Array;
+  readonly object: Uint8Array;
+}
+
+export type VnodeRequest = VnodeGet | VnodePut | VnodeReplicate | VnodeList | VnodeReap;
 
 export interface VnodeGetReply {
   readonly type: 'VnodeGetReply';
@@ -112,7 +138,15 @@ export interface VnodeListChunk {
   readonly done: boolean;
 }
 
-export type VnodeReply = VnodeGetReply | VnodePutApplied | VnodePutReply | VnodeReplicateReply | VnodeListChunk | VnodeFailed;
+/** The reap is durable (`removed`), or the key held something else and was kept. */
+export interface VnodeReapReply {
+  readonly type: 'VnodeReapReply';
+  readonly requestId: number;
+  readonly partition: number;
+  readonly removed: boolean;
+}
+
+export type VnodeReply = VnodeGetReply | VnodePutApplied | VnodePutReply | VnodeReplicateReply | VnodeListChunk | VnodeReapReply | VnodeFailed;
 
 /** Replies after which the vnode has nothing more to say about that request. */
 export function isFinalReply(reply: VnodeReply): boolean {

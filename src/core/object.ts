@@ -24,6 +24,12 @@ export interface Sibling {
   readonly lastModifiedMs: number;
   /** A tombstone: the sibling records a delete. */
   readonly deleted: boolean;
+  /**
+   * When the sibling expires (absolute, ms since the epoch, fixed by the replica that applied
+   * the write); absent: never. Expired siblings are hidden from reads and dropped by later
+   * writes; an object whose siblings have all expired reads as not found (docs/ttl.md).
+   */
+  readonly expiresAtMs?: number;
 }
 
 export interface KvObject {
@@ -40,6 +46,8 @@ export interface WriteInput {
   readonly context: VersionVector;
   readonly content: NewContent;
   readonly deleted: boolean;
+  /** When the written sibling expires; absent: never. */
+  readonly expiresAtMs?: number;
 }
 
 function compareDots(a: Dot, b: Dot): number {
@@ -68,6 +76,7 @@ export function applyWrite(current: KvObject, input: WriteInput, actor: ActorId,
     userMeta: input.content.userMeta,
     lastModifiedMs: nowMs,
     deleted: input.deleted,
+    ...(input.expiresAtMs === undefined ? {} : { expiresAtMs: input.expiresAtMs }),
   };
   const siblings = [...survivors, written].sort((a, b) => compareDots(a.dot, b.dot));
   return { siblings, vv: vvWith(vvMerge(current.vv, input.context), actor, counter) };
@@ -131,6 +140,31 @@ export function isDeleted(object: KvObject): boolean {
   return object.siblings.length > 0 && object.siblings.every((s) => s.deleted);
 }
 
+/** True when the sibling carries an expiry that `nowMs` has reached. */
+export function isExpired(sibling: Sibling, nowMs: number): boolean {
+  return sibling.expiresAtMs !== undefined && sibling.expiresAtMs <= nowMs;
+}
+
+/**
+ * The object as a reader at `nowMs` sees it: expired siblings gone, the vector kept. Keeping the
+ * vector is what makes dropping them safe: a merge with a replica still holding an expired
+ * sibling sees that this side has seen its dot, so the sibling stays dropped.
+ */
+export function withoutExpired(object: KvObject, nowMs: number): KvObject {
+  if (!object.siblings.some((s) => isExpired(s, nowMs))) return object;
+  return { siblings: object.siblings.filter((s) => !isExpired(s, nowMs)), vv: object.vv };
+}
+
+/**
+ * True when every sibling has expired at `nowMs`: the object holds nothing a reader could see,
+ * and nothing (not even a tombstone) that must outlive it, so a replica may drop it outright and
+ * repair must never copy it to a replica that lacks it. An object with a tombstone that never
+ * expires is left to the tombstone reaper.
+ */
+export function isEntirelyExpired(object: KvObject, nowMs: number): boolean {
+  return object.siblings.length > 0 && object.siblings.every((s) => isExpired(s, nowMs));
+}
+
 /** A stable, compact sibling identifier derived from its dot (no randomness needed). */
 export function vtagOf(dot: Dot): string {
   return `${dot.actor}.${dot.counter.toString(36)}`;
@@ -144,5 +178,6 @@ export function toContent(sibling: Sibling): Content {
     lastModifiedMs: sibling.lastModifiedMs,
     vtag: vtagOf(sibling.dot),
     deleted: sibling.deleted,
+    ...(sibling.expiresAtMs === undefined ? {} : { expiresAtMs: sibling.expiresAtMs }),
   };
 }

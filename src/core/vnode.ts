@@ -3,9 +3,11 @@
 // conditional-write checks live here so they are decided where the write is applied.
 
 import { type Result, fail, ok } from './errors.js';
-import { decodeObject, decodeStorageKey, encodeObject } from './codec.js';
+import { decodeObject, decodeStorageKey, encodeObject, objectFormatV2 } from './codec.js';
+import { type DatatypeOp, applyDatatypeOp } from './datatype.js';
+import type { WriteWarning } from './kv.js';
 import type { VnodePut } from './messages.js';
-import { type KvObject, applyWrite, emptyObject, isDeleted, keepNewestSibling, liveSiblings, mergeObjects, sameVersion } from './object.js';
+import { type KvObject, applyWrite, emptyObject, isEntirelyExpired, keepNewestSibling, liveSiblings, mergeObjects, sameVersion, withoutExpired } from './object.js';
 import { type ActorId, vvEqual } from './version-vector.js';
 
 export interface Applied {
@@ -13,8 +15,18 @@ export interface Applied {
   readonly bytes: Uint8Array;
 }
 
-export function applyPut(current: Uint8Array | undefined, put: VnodePut, actor: ActorId): Result<Applied> {
-  const before = current === undefined ? emptyObject : decodeObject(current);
+/**
+ * Applies a client write at the replica whose identity is `actor`. `counterFloor` is the highest
+ * counter this actor put into any object the vnode has since removed (a reaped tombstone, a purged
+ * expired object): a write to a key the vnode no longer holds starts above it, so it can never
+ * mint a dot that a stale copy elsewhere has already seen (see removedKeyFloor in actors/vnode.ts).
+ */
+export function applyPut(current: Uint8Array | undefined, put: VnodePut, actor: ActorId, counterFloor = 0): Result<Applied> {
+  const stored = current !== undefined ? decodeObject(current) : counterFloor > 0 ? { siblings: [], vv: [{ actor, counter: counterFloor }] } : emptyObject;
+  if (put.op !== undefined) return applyDatatypePut(stored, put, put.op, actor);
+  // Expired siblings are dropped from what is written (the vector keeps their dots, so no merge
+  // brings them back); an expired value is therefore absent for if_none_match as well.
+  const before = withoutExpired(stored, put.nowMs);
   if (put.ifNoneMatch && liveSiblings(before).length > 0) {
     return fail('precondition_failed', 'the key already holds a value (if_none_match)');
   }
@@ -22,7 +34,8 @@ export function applyPut(current: Uint8Array | undefined, put: VnodePut, actor: 
     return fail('precondition_failed', 'the stored object changed since the given context (if_not_modified)');
   }
   const context = put.lastWriteWins ? before.vv : put.context;
-  const written = applyWrite(before, { context, content: put.content, deleted: put.deleted }, actor, put.nowMs);
+  const expiry = put.expiresAtMs === undefined || put.deleted ? {} : { expiresAtMs: put.expiresAtMs };
+  const written = applyWrite(before, { context, content: put.content, deleted: put.deleted, ...expiry }, actor, put.nowMs);
   const after = put.allowMult ? written : keepNewestSibling(written);
   if (after.siblings.length > put.maxSiblings) {
     return fail(
@@ -30,7 +43,37 @@ export function applyPut(current: Uint8Array | undefined, put: VnodePut, actor: 
       `the write would leave ${after.siblings.length} siblings, more than the limit of ${put.maxSiblings}; read the key and write back with its context to resolve them`,
     );
   }
-  return ok({ object: after, bytes: encodeObject(after) });
+  return encodedWithin(after, put);
+}
+
+/** Encodes a client write's result, refused when the stored object would outgrow its bound. */
+function encodedWithin(object: KvObject, put: VnodePut): Result<Applied> {
+  const bytes = encodeObject(object);
+  if (put.maxObjectBytes !== undefined && bytes.length > put.maxObjectBytes) {
+    return fail(
+      'object_too_large',
+      `the write would leave a stored object of ${bytes.length} bytes (${object.siblings.length} siblings), more than the limit of ${put.maxObjectBytes}; resolve siblings by writing back with a read's context, or store less under this key`,
+    );
+  }
+  return ok({ object, bytes });
+}
+
+/** A data-type update: the new state supersedes every sibling it merged, so it never adds one. */
+function applyDatatypePut(before: KvObject, put: VnodePut, op: DatatypeOp, actor: ActorId): Result<Applied> {
+  const after = applyDatatypeOp(before, op, actor, put.nowMs);
+  return after.ok ? encodedWithin(after.value, put) : after;
+}
+
+/**
+ * The soft bounds a client write's result passed: the write stands, but the node logs and counts
+ * it, so an operator sees a key heading for the hard bounds (maxSiblings, maxObjectBytes) before
+ * its writers are refused.
+ */
+export function writeWarnings(object: KvObject, bytes: number, bounds: { readonly warnSiblings: number; readonly warnObjectBytes: number }): WriteWarning[] {
+  const warnings: WriteWarning[] = [];
+  if (object.siblings.length > bounds.warnSiblings) warnings.push({ kind: 'siblings', siblings: object.siblings.length, warnSiblings: bounds.warnSiblings });
+  if (bytes > bounds.warnObjectBytes) warnings.push({ kind: 'object_size', bytes, warnObjectBytes: bounds.warnObjectBytes });
+  return warnings;
 }
 
 /**
@@ -48,17 +91,50 @@ export function applyReplicate(current: Uint8Array | undefined, incoming: Uint8A
   return encodeObject(merged);
 }
 
+/** What a replica does with an incoming object: nothing, store these bytes, or drop the key. */
+export type ReplicateOutcome =
+  | { readonly kind: 'unchanged' }
+  | { readonly kind: 'store'; readonly bytes: Uint8Array }
+  | { readonly kind: 'purge' };
+
+/**
+ * applyReplicate at the replica's clock `nowMs`, so that repair never brings an expired object
+ * back: an entirely expired object is not stored where the key is absent, and where the merge
+ * leaves nothing but expired siblings the replica drops the key (`purge`, which the vnode does
+ * with removeIfUnchanged) rather than keep the older value the expired write superseded.
+ */
+export function replicateAt(current: Uint8Array | undefined, incoming: Uint8Array, nowMs: number): ReplicateOutcome {
+  const theirs = decodeObject(incoming);
+  if (current === undefined) return isEntirelyExpired(theirs, nowMs) ? { kind: 'unchanged' } : { kind: 'store', bytes: incoming };
+  const mine = decodeObject(current);
+  const merged = mergeObjects(mine, theirs);
+  if (isEntirelyExpired(merged, nowMs)) return { kind: 'purge' };
+  if (sameVersion(merged, mine)) return { kind: 'unchanged' };
+  if (sameVersion(merged, theirs)) return { kind: 'store', bytes: incoming };
+  return { kind: 'store', bytes: encodeObject(merged) };
+}
+
+/**
+ * True when stored bytes hold an object every sibling of which has expired at `nowMs`, so the
+ * background purge may remove it. Objects in format 1 carry no expiry and are skipped undecoded.
+ */
+export function isPurgeable(stored: Uint8Array, nowMs: number): boolean {
+  return stored[0] === objectFormatV2 && isEntirelyExpired(decodeObject(stored), nowMs);
+}
+
 /**
  * What a stored entry contributes to a listing: its key when listing a bucket, its bucket when
  * listing buckets (bucket undefined), or nothing — another type or bucket, a vnode's own metadata
- * (keys starting with byte 0), or an object whose siblings are all tombstones.
+ * (keys starting with byte 0), or an object whose siblings are all tombstones or expired at
+ * `nowMs` (an expired object stays listed-out until the background purge removes it).
  */
-export function listedItem(storageKey: Uint8Array, stored: Uint8Array, bucketType: string, bucket: Uint8Array | undefined): Uint8Array | undefined {
+export function listedItem(storageKey: Uint8Array, stored: Uint8Array, bucketType: string, bucket: Uint8Array | undefined, nowMs = 0): Uint8Array | undefined {
   if (storageKey.length === 0 || storageKey[0] === 0) return undefined;
   const key = decodeStorageKey(storageKey);
   if (key.type !== bucketType) return undefined;
   if (bucket !== undefined && !bytesEqual(key.bucket, bucket)) return undefined;
-  if (isDeleted(decodeObject(stored))) return undefined;
+  const object = decodeObject(stored);
+  if (object.siblings.length > 0 && liveSiblings(withoutExpired(object, nowMs)).length === 0) return undefined;
   return bucket === undefined ? key.bucket : key.key;
 }
 

@@ -143,6 +143,15 @@ export interface NodeConfig {
   readonly aaeRebuildConcurrency: number;
   /** Keys a worker reads and hashes per rebuild step before it serves its mailboxes again. */
   readonly aaeRebuildChunkKeys: number;
+  /** How often each worker sweeps for expired objects to remove (docs/ttl.md); 0: never. */
+  readonly ttlPurgeIntervalMs: number;
+  readonly ttlPurgeChunkKeys: number;
+  /** How often the tombstone reaper walks the owned partitions (0: tombstones are never reaped). */
+  readonly tombstoneReapIntervalMs: number;
+  /** A tombstone is reaped only once it is this old (and every replica holds it); >= hintMaxAgeMs. */
+  readonly tombstoneReapDelayMs: number;
+  readonly tombstoneReapBatchKeys: number;
+  readonly tombstoneReapInFlightMax: number;
   /** Always has a `default` entry. */
   readonly bucketTypes: Readonly<Record<string, BucketTypeProps>>;
   /** Used only by crash tests. */
@@ -329,14 +338,14 @@ const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
     meaning: "largest user metadata of one value, keys and values together (HTTP carries it in headers, which Node limits to 16 KiB)",
   },
   maxSiblings: { defaultValue: 100, parse: integer(1, 10_000), meaning: 'most siblings an object may have; a write that would exceed it fails with too_many_siblings' },
-  warnSiblings: { defaultValue: 25, parse: integer(1, 10_000), meaning: 'siblings above which a client write is logged and counted (soft bound; repair is never refused)' },
+  warnSiblings: { defaultValue: 25, defaultText: '25, at most maxSiblings', parse: integer(1, 10_000), meaning: 'siblings above which a client write is logged and counted (soft bound; repair is never refused)' },
   maxObjectBytes: {
     defaultValue: 50 * MiB,
     parse: size(1, 60 * MiB),
     isSize: true,
     meaning: 'largest stored object (all siblings, encoded) a client write may leave; larger fails with object_too_large (repair, handoff and anti-entropy are never refused)',
   },
-  warnObjectBytes: { defaultValue: MiB, parse: size(1, 60 * MiB), isSize: true, meaning: 'stored object size above which a client write is logged and counted (soft bound)' },
+  warnObjectBytes: { defaultValue: MiB, defaultText: '1 MiB, at most maxObjectBytes', parse: size(1, 60 * MiB), isSize: true, meaning: 'stored object size above which a client write is logged and counted (soft bound)' },
   maxRequestBodyBytes: {
     defaultValue: 5 * MiB + requestBodyOverheadBytes,
     defaultText: `maxValueBytes + ${formatSize(requestBodyOverheadBytes)}`,
@@ -412,6 +421,16 @@ const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
   aaeRepairsInFlightMax: { defaultValue: 32, parse: integer(1, 10_000), meaning: 'keys this node repairs at once for anti-entropy (both replicas read, the merge written back)' },
   aaeRebuildConcurrency: { defaultValue: 2, parse: integer(1, 64), meaning: 'vnodes whose anti-entropy trees are rebuilt from storage at once on this node (after a start, or on gaining a partition)' },
   aaeRebuildChunkKeys: { defaultValue: 500, parse: integer(1, 100_000), meaning: 'keys a worker reads and hashes per tree-rebuild step before it serves its mailboxes again' },
+  ttlPurgeIntervalMs: { defaultValue: 60_000, parse: integer(0, 24 * oneHourMs), meaning: 'how often each worker sweeps its partitions for expired objects (TTL) and removes them; 0 never purges (expired objects still read as not found)' },
+  ttlPurgeChunkKeys: { defaultValue: 500, parse: integer(1, 100_000), meaning: 'objects a worker reads per step of an expired-object sweep before it serves its mailboxes again' },
+  tombstoneReapIntervalMs: { defaultValue: 60_000, parse: integer(0, 24 * oneHourMs), meaning: 'how often the tombstone reaper walks the partitions this node owns; 0 never reaps' },
+  tombstoneReapDelayMs: {
+    defaultValue: 7 * 24 * oneHourMs,
+    parse: integer(1000, 365 * 24 * oneHourMs),
+    meaning: 'age a tombstone must reach before it is reaped (only once every replica is confirmed to hold it); at least hintMaxAgeMs, so no hint of an older value is still held',
+  },
+  tombstoneReapBatchKeys: { defaultValue: 1000, parse: integer(1, 100_000), meaning: 'keys the reaper has a worker judge per step of a partition' },
+  tombstoneReapInFlightMax: { defaultValue: 16, parse: integer(1, 1000), meaning: 'tombstones the reaper confirms and reaps at once' },
 };
 
 const scalarFields = Object.keys(fieldSpecs) as ScalarField[];
@@ -506,6 +525,13 @@ const relations: readonly Relation[] = [
     rule: 'maxTimeoutMs >= defaultTimeoutMs',
     holds: (c) => c.maxTimeoutMs >= c.defaultTimeoutMs,
     problem: (c) => `maxTimeoutMs: must be at least defaultTimeoutMs (${c.defaultTimeoutMs}), got ${c.maxTimeoutMs}`,
+  },
+  {
+    fields: ['tombstoneReapDelayMs', 'hintMaxAgeMs'],
+    rule: 'tombstoneReapDelayMs >= hintMaxAgeMs',
+    holds: (c) => c.tombstoneReapDelayMs >= c.hintMaxAgeMs,
+    problem: (c) =>
+      `tombstoneReapDelayMs: must be at least hintMaxAgeMs (${c.hintMaxAgeMs}): a hint of a value older than the delete, handed off after its tombstone was reaped, would bring the value back; got ${c.tombstoneReapDelayMs}`,
   },
   {
     fields: ['warnSiblings', 'maxSiblings'],
@@ -818,6 +844,8 @@ export function loadConfig(input: LoadConfigInput): NodeConfig {
   // Defaults derived from other values, used only when the field was not given at all.
   if (!given.has('workers')) values['workers'] = Math.min(fieldSpecs.workers.defaultValue, values['partitions'] as number);
   if (!given.has('maxRequestBodyBytes')) values['maxRequestBodyBytes'] = (values['maxValueBytes'] as number) + requestBodyOverheadBytes;
+  if (!given.has('warnSiblings')) values['warnSiblings'] = Math.min(fieldSpecs.warnSiblings.defaultValue, values['maxSiblings'] as number);
+  if (!given.has('warnObjectBytes')) values['warnObjectBytes'] = Math.min(fieldSpecs.warnObjectBytes.defaultValue, values['maxObjectBytes'] as number);
 
   const fileSource = `config file ${input.configFile ?? ''}`;
   const scalars = values as Pick<NodeConfig, ScalarField>;

@@ -5,11 +5,29 @@
 import { type BucketProps, type RequestLimits, resolveRead, resolveWrite } from '../core/bucket.js';
 import { DecodeError, decodeContext, encodeStorageKey } from '../core/codec.js';
 import { type KvErrorCode, type Result, fail } from '../core/errors.js';
-import type { DeleteReply, DeleteRequest, GetReply, GetRequest, KvService, ListBucketsRequest, ListKeysRequest, NewContent, ObjectKey, PutReply, PutRequest } from '../core/kv.js';
+import { type DatatypeOp, contentsValue, datatypeOfType, opBytes, opOfUpdate } from '../core/datatype.js';
+import type {
+  DatatypeFetchReply,
+  DatatypeFetchRequest,
+  DatatypeUpdateReply,
+  DatatypeUpdateRequest,
+  DeleteReply,
+  DeleteRequest,
+  GetReply,
+  GetRequest,
+  KvService,
+  ListBucketsRequest,
+  ListKeysRequest,
+  NewContent,
+  ObjectKey,
+  PutReply,
+  PutRequest,
+} from '../core/kv.js';
 import { partitionOf, preferencePartitions } from '../core/ring.js';
 import { type VersionVector, emptyVv } from '../core/version-vector.js';
 import type { CoordinatorActor, Placement } from '../../actors/coordinator.js';
 import type { NodeStats, Operation } from './stats.js';
+import type { WriteWarningReporter } from './write-warnings.js';
 
 export interface KvLimits extends RequestLimits {
   readonly maxKeyBytes: number;
@@ -29,11 +47,15 @@ export interface KvServiceDeps {
   readonly bucketTypes: ReadonlyMap<string, BucketProps>;
   readonly limits: KvLimits;
   readonly stats: NodeStats;
+  /** Logs and counts writes that passed a soft bound; absent, such warnings are dropped. */
+  readonly writeWarnings?: WriteWarningReporter;
   readonly nowMs: () => number;
   readonly monotonicUs: () => number;
 }
 
 const textEncoder = new TextEncoder();
+/** The longest TTL a write may ask for: ten years, as for a bucket type's default (config.ts). */
+const ttlMsMax = 10 * 365 * 24 * 3600 * 1000;
 /** LMDB's key size limit, less one byte of headroom. */
 const storageKeyBytesMax = 510;
 
@@ -86,6 +108,45 @@ export class KvNodeService implements KvService {
     });
   }
 
+  /** Reads every replica's siblings, as a get does, and merges their states. */
+  fetchDatatype(request: DatatypeFetchRequest): Promise<Result<DatatypeFetchReply>> {
+    return this.timed('get', async () => {
+      const placed = this.place(request.key);
+      if (!placed.ok) return placed;
+      const datatype = datatypeOfType(request.key.type, placed.value.props.datatype, request.legacyCounter ?? false);
+      if (!datatype.ok) return datatype;
+      const quorum = resolveRead(placed.value.props, request, this.deps.limits);
+      if (!quorum.ok) return quorum;
+      const { partition, storageKey } = placed.value;
+      const replicas = this.replicasOf(partition, quorum.value.n, quorum.value.sloppyQuorum);
+      // Every sibling holds part of the value, whatever the type says about showing siblings.
+      const read = await this.deps.coordinators.get(replicas.partitions, storageKey, { ...quorum.value, allowMult: true }, replicas.placement);
+      if (!read.ok) return read;
+      const value = contentsValue(read.value.found ? read.value.contents : [], datatype.value);
+      return value.ok ? { ok: true, value: { datatype: datatype.value, value: value.value } } : value;
+    });
+  }
+
+  /** A put whose coordinating replica applies the update to its merged state (core/datatype.ts). */
+  updateDatatype(request: DatatypeUpdateRequest): Promise<Result<DatatypeUpdateReply>> {
+    return this.timed('put', async () => {
+      const placed = this.place(request.key);
+      if (!placed.ok) return placed;
+      const datatype = datatypeOfType(request.key.type, placed.value.props.datatype, request.legacyCounter ?? false);
+      if (!datatype.ok) return datatype;
+      const op = opOfUpdate(request.key.type, datatype.value, request.update);
+      if (!op.ok) return op;
+      const { maxValueBytes } = this.deps.limits;
+      if (opBytes(op.value) > maxValueBytes) return fail('value_too_large', `the update's elements are ${opBytes(op.value)} bytes, the limit is ${maxValueBytes}`);
+      const placeholder: NewContent = { value: new Uint8Array(0), contentType: 'application/octet-stream', userMeta: [] };
+      const returnBody = request.returnBody ?? false;
+      const written = await this.write({ ...request, context: undefined }, placeholder, false, returnBody, op.value);
+      if (!written.ok) return written;
+      const value = returnBody ? contentsValue(written.value.contents ?? [], datatype.value) : { ok: true as const, value: undefined };
+      return value.ok ? { ok: true, value: { datatype: datatype.value, value: value.value } } : value;
+    });
+  }
+
   listKeys(request: ListKeysRequest, onKeys: (keys: readonly Uint8Array[]) => void): Promise<Result<void>> {
     const checked = this.checkListing(request.type, request.bucket, request.timeoutMs);
     if (!checked.ok) return Promise.resolve(checked);
@@ -123,36 +184,56 @@ export class KvNodeService implements KvService {
     content: NewContent,
     deleted: boolean,
     returnBody: boolean,
+    op?: DatatypeOp,
   ): Promise<Result<PutReply>> | Result<PutReply> {
     const placed = this.place(request.key);
     if (!placed.ok) return placed;
     const quorum = resolveWrite(placed.value.props, request, this.deps.limits);
     if (!quorum.ok) return quorum;
+    if (op === undefined && !deleted && quorum.value.datatype !== undefined) {
+      return fail('invalid_request', `bucket type "${request.key.type}" holds ${quorum.value.datatype}s: update them with a data-type update (DtUpdateReq, or POST .../datatypes/{key}), not a plain put`);
+    }
     const context = this.decodeContext(request.context);
     if (!context.ok) return context;
     if (request.ifNotModified && request.context === undefined) {
       return fail('invalid_request', 'if_not_modified needs the context the writer saw');
     }
+    const ttlMs = request.ttlMs ?? quorum.value.ttlMs;
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < 0 || ttlMs > ttlMsMax) return fail('invalid_request', `ttl_ms must be an integer from 0 (never expires) to ${ttlMsMax}, got ${ttlMs}`);
     const { partition, storageKey } = placed.value;
     const replicas = this.replicasOf(partition, quorum.value.n, quorum.value.sloppyQuorum);
-    return this.deps.coordinators.put(
+    const nowMs = this.deps.nowMs();
+    // Expiry is absolute and fixed here, once: every replica and every reader judges that instant
+    // against its own clock (docs/ttl.md). Deletes and data types never expire.
+    const expiry = ttlMs === 0 || deleted || op !== undefined ? {} : { expiresAtMs: nowMs + ttlMs };
+    const written = this.deps.coordinators.put(
       replicas.partitions,
       {
         storageKey,
         context: context.value,
         content,
         deleted,
-        nowMs: this.deps.nowMs(),
+        nowMs,
         ifNoneMatch: request.ifNoneMatch ?? false,
         ifNotModified: request.ifNotModified ?? false,
         maxSiblings: quorum.value.maxSiblings,
+        maxObjectBytes: quorum.value.maxObjectBytes,
         lastWriteWins: quorum.value.lastWriteWins,
         allowMult: quorum.value.allowMult,
+        ...(op === undefined ? {} : { op }),
+        ...expiry,
       },
       quorum.value,
       returnBody,
       replicas.placement,
     );
+    return this.reportWarnings(request.key, written);
+  }
+
+  private async reportWarnings(key: ObjectKey, written: Promise<Result<PutReply>>): Promise<Result<PutReply>> {
+    const result = await written;
+    if (result.ok && result.value.warnings !== undefined) this.deps.writeWarnings?.report(key, result.value.warnings, this.deps.nowMs());
+    return result;
   }
 
   private replicasOf(first: number, nVal: number, sloppyQuorum: boolean): { readonly partitions: readonly number[]; readonly placement?: Placement } {

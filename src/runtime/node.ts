@@ -21,6 +21,7 @@ import type { TcpFrontEnd } from './wire/tcp-front-end.js';
 import { chooseLogFormat } from './log.js';
 import { NodeStats } from './stats.js';
 import { Supervisor } from './vnode-host/supervisor.js';
+import { WriteWarningReporter, writeWarningLogIntervalMs } from './write-warnings.js';
 
 export interface RunningNode {
   readonly addresses: { readonly http?: string; readonly resp?: string; readonly pb?: string; readonly peer?: string };
@@ -137,6 +138,8 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       logFormat: chooseLogFormat(process.env, process.stdout.isTTY === true),
       nodeName: config.nodeName,
       faultInjection: config.faults.injection,
+      ttlPurgeIntervalMs: config.ttlPurgeIntervalMs,
+      ttlPurgeChunkKeys: config.ttlPurgeChunkKeys,
       store: {
         durability: config.durability,
         syncIntervalMs: config.syncIntervalMs,
@@ -189,6 +192,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     replicas: (first, nVal, sloppy) => clusterNode.replicas(first, nVal, sloppy),
     bucketTypes,
     stats,
+    writeWarnings: new WriteWarningReporter(log, stats, writeWarningLogIntervalMs),
     limits: {
       maxKeyBytes: config.maxKeyBytes,
       maxBucketBytes: config.maxBucketBytes,
@@ -215,6 +219,8 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     durability: config.durability,
     storageFailure: storageFailure ?? null,
     requests: stats.summary(),
+    siblingsWarnings: stats.siblingsWarnings,
+    objectSizeWarnings: stats.objectSizeWarnings,
     inflight: coordinators.inflight,
     workerRestarts: supervisor.restarts,
     workers: await supervisor.stats(),

@@ -22,6 +22,9 @@ export interface LatencySummary {
 export class NodeStats {
   private readonly operations = new Map<Operation, OperationStats>();
   readonly startedAtMs: number;
+  /** Client writes that left an object above warnSiblings / warnObjectBytes (written all the same). */
+  siblingsWarnings = 0;
+  objectSizeWarnings = 0;
 
   constructor(nowMs: number) {
     this.startedAtMs = nowMs;

@@ -11,6 +11,7 @@
 
 import { riakDefaultProps } from '../core/bucket.js';
 import { type ClusterState, type NewMember, claimantOf, commitPlan, completeTransfer, pendingTransfers, singletonCluster, stageJoin } from '../core/cluster.js';
+import { contentsValue } from '../core/datatype.js';
 import { type Result, assert } from '../core/errors.js';
 import type { GetReply, NewContent, PutReply, ReadOptions, WriteOptions } from '../core/kv.js';
 import { checkSettled } from './checkers.js';
@@ -189,6 +190,18 @@ export class SimCluster {
 
   delete(via: string, key: string, context: Uint8Array | undefined, options: WriteOptions = {}): Promise<Result<PutReply>> {
     return this.node(via).delete(objectKey(key), context, options);
+  }
+
+  /** Adds `amount` to the counter at `key` (its siblings are counter states; see counterOf). */
+  increment(via: string, key: string, amount: number, options: WriteOptions = {}): Promise<Result<PutReply>> {
+    return this.node(via).updateDatatype(objectKey(key), { datatype: 'counter', increment: amount, adds: [], removes: [], context: undefined }, options);
+  }
+
+  /** The counter a get's answer holds: the merge of its siblings' states (0 when not found). */
+  static counterOf(reply: GetReply): number {
+    const value = contentsValue(reply.found ? reply.contents : [], 'counter');
+    assert(value.ok, 'the key holds counter states');
+    return value.value?.type === 'counter' ? value.value.value : 0;
   }
 
   /** The live values of a get's answer, sorted. */

@@ -16,6 +16,7 @@
 // take fresh actor ids, as the production worker does after an unclean stop. What it leaves out
 // is what the runtime does not have yet: anti-entropy.
 
+import type { DatatypeOp } from '../core/datatype.js';
 import { ensureActorId, VnodeActor } from '../../actors/vnode.js';
 import { CoordinatorActor, type Placement } from '../../actors/coordinator.js';
 import type { VnodeRouter } from '../../actors/ports.js';
@@ -539,7 +540,7 @@ export class SimNode {
       const renew = this.uncleanRestart && !this.renewed.has(partition) && this.options.plantedBug !== 'keep-actor-ids';
       this.renewed.add(partition);
       const { actorId } = ensureActorId(partition, this.storage, fresh, renew);
-      vnode = new VnodeActor(partition, actorId, this.storage);
+      vnode = new VnodeActor(partition, actorId, this.storage, () => this.process.nowMs());
       this.vnodes.set(partition, vnode);
     }
     return vnode;
@@ -592,7 +593,7 @@ export class SimNode {
   private onVnodeRequest(from: string, request: VnodeRequest): void {
     const { partition } = request;
     // A fallback stores what it is sent for a partition it does not own, as hints for the owner.
-    const asFallback = request.type !== 'VnodeList' && request.fallback === true;
+    const asFallback = request.type !== 'VnodeList' && request.type !== 'VnodeReap' && request.fallback === true;
     if (asFallback && !this.serves(partition)) this.counts.servedAsFallback++;
     if (!asFallback && !this.serves(partition)) {
       this.counts.refused++;
@@ -686,7 +687,12 @@ export class SimNode {
     return this.call(() => this.write(key, { value: emptyValue, contentType: 'application/octet-stream', userMeta: [] }, context, true, false, options));
   }
 
-  private write(key: ObjectKey, content: NewContent, context: Uint8Array | undefined, deleted: boolean, returnBody: boolean, options: WriteOptions): Promise<Result<PutReply>> {
+  /** A counter or set update (core/datatype.ts): applied by the coordinating replica to its merged state. */
+  updateDatatype(key: ObjectKey, op: DatatypeOp, options: WriteOptions = {}): Promise<Result<PutReply>> {
+    return this.call(() => this.write(key, { value: emptyValue, contentType: 'application/octet-stream', userMeta: [] }, undefined, false, true, options, op));
+  }
+
+  private write(key: ObjectKey, content: NewContent, context: Uint8Array | undefined, deleted: boolean, returnBody: boolean, options: WriteOptions, op?: DatatypeOp): Promise<Result<PutReply>> {
     const placed = this.place(key);
     const quorum = resolveWrite(this.options.bucketProps, options, this.limits);
     if (!quorum.ok) return Promise.resolve(quorum);
@@ -703,8 +709,10 @@ export class SimNode {
         ifNoneMatch: false,
         ifNotModified: false,
         maxSiblings: q.maxSiblings,
+        maxObjectBytes: q.maxObjectBytes,
         lastWriteWins: q.lastWriteWins,
         allowMult: q.allowMult,
+        ...(op === undefined ? {} : { op }),
       },
       q,
       returnBody,

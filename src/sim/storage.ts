@@ -25,7 +25,11 @@ interface Entry {
   readonly lsn: number;
 }
 
-interface LogRecord extends Entry {
+interface LogRecord {
+  readonly key: Uint8Array;
+  /** Undefined: the record removes the key. */
+  readonly value: Uint8Array | undefined;
+  readonly lsn: number;
   readonly partition: number;
   readonly id: string;
 }
@@ -90,6 +94,15 @@ export class SimStorage implements VnodeStoragePort {
     this.counts.puts++;
     this.maybeSync();
     this.onAppend?.(partition, key);
+    return lsn;
+  }
+
+  remove(partition: number, key: Uint8Array): number {
+    const lsn = ++this.lastLsn;
+    const id = idOf(key);
+    this.current.get(partition)?.delete(id);
+    this.unsynced.push({ partition, id, key, value: undefined, lsn });
+    this.maybeSync();
     return lsn;
   }
 
@@ -177,7 +190,8 @@ export class SimStorage implements VnodeStoragePort {
     let i = 0;
     for (; i < this.unsynced.length && this.unsynced[i]!.lsn <= upTo; i++) {
       const r = this.unsynced[i]!;
-      tableOf(this.durable, r.partition).set(r.id, { key: r.key, value: r.value, lsn: r.lsn });
+      if (r.value === undefined) this.durable.get(r.partition)?.delete(r.id);
+      else tableOf(this.durable, r.partition).set(r.id, { key: r.key, value: r.value, lsn: r.lsn });
     }
     this.unsynced = this.unsynced.slice(i);
     this.durableLsnValue = upTo;

@@ -1,79 +1,59 @@
-// Behaviour of the `ringkv` command as a user sees it: help, configuration errors, and get, put
-// and delete against a small in-test HTTP server that imitates the node's API (paths, headers,
-// status codes), checking what is sent, what is printed and the exit code.
+// Behaviour of the `ringkv` command as a user sees it: help, usage errors, and get, put and delete
+// run as real processes against a real node (started in this test process) over its
+// protocol-buffers port, checking what is printed and the exit code.
 
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { freePort } from '../integration/process-node.js';
+import { type TestNode, startTestNode } from '../runtime/node/harness.js';
 
 const mainPath = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 interface RunResult {
   readonly code: number | null;
   readonly stdout: string;
+  readonly stdoutBytes: Buffer;
   readonly stderr: string;
 }
 
-function run(args: readonly string[], stdin?: string): Promise<RunResult> {
+function run(args: readonly string[], stdin?: string | Buffer): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [mainPath, ...args], {
       env: { PATH: process.env['PATH'] ?? '' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    let stdout = '';
+    const stdout: Buffer[] = [];
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      const bytes = Buffer.concat(stdout);
+      resolve({ code, stdout: bytes.toString('utf8'), stdoutBytes: bytes, stderr });
+    });
     child.stdin.end(stdin ?? '');
   });
-}
-
-interface SeenRequest {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: IncomingMessage['headers'];
-  readonly body: string;
-}
-
-type Handler = (request: SeenRequest, response: ServerResponse) => void;
-
-/** Starts a fake node answering with `handler`, runs `body` with its address, and stops it. */
-async function withFakeNode(handler: Handler, body: (node: string, seen: SeenRequest[]) => Promise<void>): Promise<void> {
-  const seen: SeenRequest[] = [];
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const record = { method: request.method ?? '', url: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString('utf8') };
-      seen.push(record);
-      handler(record, response);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  try {
-    await body(`127.0.0.1:${port}`, seen);
-  } finally {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-}
-
-function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  response.writeHead(status, { 'content-type': 'application/json', ...headers });
-  response.end(JSON.stringify(body));
 }
 
 test('--help describes every command and the exit codes', async (t) => {
   const result = await run(['--help']);
   t.is(result.code, 0);
-  for (const command of ['start', 'get', 'put', 'delete']) t.regex(result.stdout, new RegExp(`\\n  ${command}\\b.* {2,}\\S`));
-  t.regex(result.stdout, /Exit codes: 0 found or done, 1 not found, 2 usage/);
+  for (const command of ['start', 'get', 'put', 'delete', 'list-keys', 'bucket-props', 'cluster', 'bucket-type']) {
+    t.regex(result.stdout, new RegExp(`\\n  ${command}\\b.* {2,}\\S`));
+  }
+  const folded = result.stdout.replace(/\s+/g, ' ');
+  t.regex(folded, /get, put, delete, list-keys and bucket-props use its protocol-buffers port \(default 127\.0\.0\.1:8087\); cluster and bucket-type use its HTTP API \(default 127\.0\.0\.1:8098\)/);
+  t.regex(folded, /Exit codes: 0 found or done, 1 not found, 2 usage or configuration error, 3 the node answered an error, 4 the node could not be reached/);
+});
+
+test('each data command names --node as the protocol-buffers port, and cluster commands as the HTTP API', async (t) => {
+  for (const command of ['get', 'put', 'delete', 'list-keys', 'bucket-props']) {
+    const result = await run([command, '--help']);
+    t.regex(result.stdout.replace(/\s+/g, ' '), /--node <host:port> the node's protocol-buffers port \(pbPort\), not its HTTP port \(default: "127\.0\.0\.1:8087"\)/, command);
+  }
+  const status = await run(['cluster', 'status', '--help']);
+  t.regex(status.stdout.replace(/\s+/g, ' '), /--node <host:port> the node's HTTP API \(httpPort\), not its protocol-buffers port \(default: 127\.0\.0\.1:8098\)/);
 });
 
 test('start --help lists each flag with its default and environment variable', async (t) => {
@@ -103,208 +83,182 @@ test('an unknown command or option is a usage error', async (t) => {
   t.is(badQuorum.code, 2);
   t.regex(badQuorum.stderr, /--r <quorum>.*most.*invalid/);
   t.is((await run(['get', 'b', 'k', '--node', 'nowhere'])).code, 2);
+  const url = await run(['get', 'b', 'k', '--node', 'http://127.0.0.1:8087']);
+  t.is(url.code, 2);
+  t.regex(url.stderr, /HOST:PORT of the node's protocol-buffers port .*not a URL/);
+  const badContext = await run(['put', 'b', 'k', 'v', '--context', 'not a context']);
+  t.is(badContext.code, 2);
+  t.regex(badContext.stderr, /--context <context>.*must be a context exactly as a read printed it/);
 });
 
-test('get prints the value and sends quorum options as query parameters', async (t) => {
-  await withFakeNode(
-    (_request, response) => {
-      response.writeHead(200, { 'content-type': 'text/plain', 'x-ringkv-context': 'ctx-1' });
-      response.end('hello');
-    },
-    async (node, seen) => {
-      const result = await run(['get', 'users', 'alice', '--node', node, '--r', '2', '--n-val', '3', '--timeout-ms', '1500']);
-      t.is(result.code, 0, result.stderr);
-      t.is(result.stdout, 'hello');
-      t.is(seen[0]?.method, 'GET');
-      t.is(seen[0]?.url, '/v1/types/default/buckets/users/keys/alice?r=2&n_val=3&timeout_ms=1500');
-    },
-  );
+// ---------------------------------------------------------------------------------------------
+// Against a real node. One node serves every test below, each in buckets of its own; they run
+// one at a time so that at most one CLI process runs beside the node.
+
+let testNode: TestNode | undefined;
+let node = '';
+let httpAddress = '';
+
+test.before(async () => {
+  const [pbPort, httpPort] = [await freePort(), await freePort()];
+  testNode = await startTestNode({ pbPort: String(pbPort), httpPort: String(httpPort) }, undefined, { RINGKV_MAX_VALUE_BYTES: '1024' });
+  node = `127.0.0.1:${pbPort}`;
+  httpAddress = `127.0.0.1:${httpPort}`;
 });
 
-test('get URL-encodes the type, bucket and key', async (t) => {
-  await withFakeNode(
-    (_request, response) => sendJson(response, 404, { error: { code: 'not_found', message: 'not found' } }),
-    async (node, seen) => {
-      const result = await run(['get', 'a b/c', 'k?x=1&y', '--type', 'my type', '--node', node]);
-      t.is(result.code, 1);
-      t.is(seen[0]?.url, '/v1/types/my%20type/buckets/a%20b%2Fc/keys/k%3Fx%3D1%26y');
-      t.regex(result.stderr, /not found: type my type, bucket a b\/c, key k\?x=1&y/);
-    },
-  );
+test.after.always(async () => {
+  await testNode?.cleanup();
 });
 
-test('get --json gives the value, its content type and context', async (t) => {
-  await withFakeNode(
-    (_request, response) => {
-      response.writeHead(200, { 'content-type': 'application/octet-stream', 'x-ringkv-context': 'ctx-2' });
-      response.end(Buffer.from([0xff, 0x00, 0x01]));
-    },
-    async (node) => {
-      const result = await run(['get', 'b', 'k', '--node', node, '--json']);
-      t.is(result.code, 0);
-      t.deepEqual(JSON.parse(result.stdout), {
-        found: true,
-        value: null,
-        value_base64: Buffer.from([0xff, 0x00, 0x01]).toString('base64'),
-        content_type: 'application/octet-stream',
-        context: 'ctx-2',
-        siblings: [],
-      });
-    },
-  );
+test.serial('put then get prints the value; get --json gives it with its content type, context and vtag', async (t) => {
+  const put = await run(['put', 'users', 'alice', 'hello', '--node', node, '--content-type', 'text/plain']);
+  t.is(put.code, 0, put.stderr);
+  t.is(put.stdout, '');
+  const get = await run(['get', 'users', 'alice', '--node', node]);
+  t.is(get.code, 0, get.stderr);
+  t.is(get.stdout, 'hello');
+  const json = await run(['get', 'users', 'alice', '--node', node, '--json']);
+  t.is(json.code, 0, json.stderr);
+  const output = JSON.parse(json.stdout);
+  t.like(output, { found: true, value: 'hello', value_base64: 'aGVsbG8=', content_type: 'text/plain' });
+  t.regex(output.context, /^[A-Za-z0-9_-]+$/);
+  t.is(output.siblings.length, 1);
+  t.like(output.siblings[0], { value: 'hello', value_base64: 'aGVsbG8=', content_type: 'text/plain', user_meta: {} });
+  t.regex(output.siblings[0].vtag, /\S/);
+  t.false(Number.isNaN(Date.parse(output.siblings[0].last_modified)));
 });
 
-test('get of an absent key exits 1, and --json says found: false', async (t) => {
-  await withFakeNode(
-    (_request, response) => sendJson(response, 404, { error: { code: 'not_found', message: 'no such key' } }),
-    async (node) => {
-      const result = await run(['get', 'b', 'missing', '--node', node, '--json']);
-      t.is(result.code, 1);
-      t.like(JSON.parse(result.stdout), { found: false, value: null, siblings: [] });
-    },
-  );
+test.serial('a binary value from stdin comes back as the same bytes, and as base64 in JSON', async (t) => {
+  const value = Buffer.from([0xff, 0x00, 0x01, 0x0a]);
+  const put = await run(['put', 'blobs', 'b1', '--node', node], value);
+  t.is(put.code, 0, put.stderr);
+  const get = await run(['get', 'blobs', 'b1', '--node', node]);
+  t.is(get.code, 0, get.stderr);
+  t.deepEqual(get.stdoutBytes, value);
+  const json = await run(['get', 'blobs', 'b1', '--node', node, '--json']);
+  t.like(JSON.parse(json.stdout), { found: true, value: null, value_base64: value.toString('base64'), content_type: 'application/octet-stream' });
 });
 
-const siblingsBody = {
-  context: 'ctx-3',
-  siblings: [
-    { value_base64: Buffer.from('red').toString('base64'), content_type: 'text/plain', last_modified: '2024-05-01T10:00:00.000Z', vtag: 'v1' },
-    { value_base64: Buffer.from([0, 1, 2]).toString('base64'), content_type: 'application/octet-stream', last_modified: '2024-05-01T10:00:01.000Z', vtag: 'v2' },
-  ],
-};
-
-test('get prints siblings readably', async (t) => {
-  await withFakeNode(
-    (_request, response) => sendJson(response, 300, siblingsBody),
-    async (node) => {
-      const result = await run(['get', 'b', 'k', '--node', node]);
-      t.is(result.code, 0);
-      t.regex(result.stdout, /^2 siblings; resolve them by writing with --context ctx-3\n/);
-      t.regex(result.stdout, /--- sibling 1 of 2 \(vtag v1, text\/plain, last modified 2024-05-01T10:00:00.000Z\)\nred\n/);
-      t.regex(result.stdout, /--- sibling 2 of 2 \(vtag v2, .*\)\n<3 bytes of binary; base64 AAEC>\n/);
-    },
-  );
+test.serial('names are bytes: spaces, slashes and query characters reach the node as written', async (t) => {
+  const put = await run(['put', 'a b/c', 'k?x=1&y', 'v', '--node', node]);
+  t.is(put.code, 0, put.stderr);
+  t.is((await run(['get', 'a b/c', 'k?x=1&y', '--node', node])).stdout, 'v');
+  const listed = await run(['list-keys', 'a b/c', '--node', node, '--json']);
+  t.deepEqual(JSON.parse(listed.stdout), ['k?x=1&y']);
 });
 
-test('get --json lists siblings', async (t) => {
-  await withFakeNode(
-    (_request, response) => sendJson(response, 300, siblingsBody),
-    async (node) => {
-      const result = await run(['get', 'b', 'k', '--node', node, '--json']);
-      t.is(result.code, 0);
-      const output = JSON.parse(result.stdout);
-      t.like(output, { found: true, value: null, context: 'ctx-3' });
-      t.deepEqual(output.siblings[0], { value: 'red', value_base64: 'cmVk', content_type: 'text/plain', last_modified: '2024-05-01T10:00:00.000Z', vtag: 'v1' });
-      t.like(output.siblings[1], { value_base64: 'AAEC', vtag: 'v2' });
-    },
-  );
+test.serial('get prints every sibling, --json lists them with vtags and the context, and a write with it resolves them', async (t) => {
+  t.is((await run(['put', 'prefs', 'color', 'red', '--node', node, '--content-type', 'text/plain'])).code, 0);
+  t.is((await run(['put', 'prefs', 'color', '--node', node], Buffer.from([0x00, 0xff, 0x01]))).code, 0);
+  const json = await run(['get', 'prefs', 'color', '--node', node, '--json']);
+  t.is(json.code, 0, json.stderr);
+  const output = JSON.parse(json.stdout);
+  t.like(output, { found: true, value: null, value_base64: null, content_type: null });
+  t.is(output.siblings.length, 2);
+  const [red, binary] = output.siblings[0].value === 'red' ? output.siblings : [...output.siblings].reverse();
+  t.like(red, { value: 'red', value_base64: 'cmVk', content_type: 'text/plain' });
+  t.like(binary, { value: null, value_base64: 'AP8B', content_type: 'application/octet-stream' });
+  t.not(red.vtag, binary.vtag);
+
+  const readable = await run(['get', 'prefs', 'color', '--node', node]);
+  t.is(readable.code, 0);
+  t.true(readable.stdout.startsWith(`2 siblings; resolve them by writing with --context ${output.context}\n`), readable.stdout);
+  t.true(readable.stdout.includes(`(vtag ${red.vtag}, text/plain, last modified ${red.last_modified})\nred\n`), readable.stdout);
+  t.true(readable.stdout.includes(`(vtag ${binary.vtag}, application/octet-stream, last modified ${binary.last_modified})\n<3 bytes of binary; base64 AP8B>\n`), readable.stdout);
+
+  const resolved = await run(['put', 'prefs', 'color', 'orange', '--node', node, '--context', output.context, '--json']);
+  t.is(resolved.code, 0, resolved.stderr);
+  const written = JSON.parse(resolved.stdout);
+  t.true(written.ok);
+  t.not(written.context, output.context);
+  t.is((await run(['get', 'prefs', 'color', '--node', node])).stdout, 'orange');
 });
 
-test('a server error exits 3 with its code and message', async (t) => {
-  await withFakeNode(
-    (_request, response) => sendJson(response, 503, { error: { code: 'insufficient_vnodes', message: 'only 1 of 2 replicas answered' } }),
-    async (node) => {
-      const result = await run(['get', 'b', 'k', '--node', node]);
-      t.is(result.code, 3);
-      t.true(result.stderr.includes(`node ${node} answered 503: insufficient_vnodes: only 1 of 2 replicas answered`));
-      const json = await run(['get', 'b', 'k', '--node', node, '--json']);
-      t.deepEqual(JSON.parse(json.stdout), { error: { code: 'insufficient_vnodes', message: 'only 1 of 2 replicas answered', status: 503 } });
-    },
-  );
+test.serial('put --return-body prints the object after the write, as get does', async (t) => {
+  const human = await run(['put', 'notes', 'n1', '--node', node, '--content-type', 'text/plain', '--return-body'], 'from stdin\n');
+  t.is(human.code, 0, human.stderr);
+  t.is(human.stdout, 'from stdin\n');
+  const json = await run(['put', 'notes', 'n2', 'v2', '--node', node, '--return-body', '--json']);
+  t.is(json.code, 0, json.stderr);
+  const output = JSON.parse(json.stdout);
+  t.like(output, { found: true, value: 'v2' });
+  t.is(output.siblings.length, 1);
+  t.regex(output.context, /^[A-Za-z0-9_-]+$/);
 });
 
-test('an unreachable node exits 3 with a message naming it', async (t) => {
-  let closedPort = 0;
-  await withFakeNode(() => undefined, async (node) => {
-    closedPort = Number(node.split(':')[1]);
-  });
-  const result = await run(['get', 'b', 'k', '--node', `127.0.0.1:${closedPort}`]);
+test.serial('an absent key exits 1; a deleted one also gives, in --json, the context that supersedes the delete', async (t) => {
+  const absent = await run(['get', 'carts', 'nobody', '--node', node, '--type', 'default']);
+  t.is(absent.code, 1);
+  t.regex(absent.stderr, /not found: type default, bucket carts, key nobody/);
+  t.is(absent.stdout, '');
+  const absentJson = await run(['get', 'carts', 'nobody', '--node', node, '--json']);
+  t.is(absentJson.code, 1);
+  t.deepEqual(JSON.parse(absentJson.stdout), { found: false, value: null, value_base64: null, content_type: null, context: null, siblings: [] });
+
+  t.is((await run(['put', 'carts', 'dave', 'two apples', '--node', node])).code, 0);
+  const read = JSON.parse((await run(['get', 'carts', 'dave', '--node', node, '--json'])).stdout);
+  const deleted = await run(['delete', 'carts', 'dave', '--node', node, '--context', read.context, '--w', 'quorum', '--dw', 'one', '--pw', '0', '--json']);
+  t.is(deleted.code, 0, deleted.stderr);
+  t.deepEqual(JSON.parse(deleted.stdout), { ok: true });
+  const gone = await run(['get', 'carts', 'dave', '--node', node, '--json']);
+  t.is(gone.code, 1);
+  t.like(JSON.parse(gone.stdout), { found: false, siblings: [] });
+  t.regex(JSON.parse(gone.stdout).context, /^[A-Za-z0-9_-]+$/);
+
+  const again = await run(['delete', 'carts', 'never-written', '--node', node]);
+  t.is(again.code, 0, again.stderr);
+  t.is(again.stdout, '');
+});
+
+test.serial('quorums, n_val and the timeout reach the node', async (t) => {
+  t.is((await run(['put', 'q', 'k', 'v', '--node', node, '--w', 'all', '--dw', '1', '--pw', 'default', '--n-val', '3', '--timeout-ms', '4000'])).code, 0);
+  const read = await run(['get', 'q', 'k', '--node', node, '--r', 'all', '--pr', '1', '--n-val', '3', '--timeout-ms', '4000']);
+  t.is(read.code, 0, read.stderr);
+  t.is(read.stdout, 'v');
+  // Each option is refused by the node when out of range, which shows that it was sent.
+  const refused: Array<[string[], RegExp]> = [
+    [['get', 'q', 'k', '--r', '5'], /invalid_request: r must be/],
+    [['get', 'q', 'k', '--pr', '5'], /invalid_request: pr must be/],
+    [['put', 'q', 'k', 'v', '--w', '5'], /invalid_request: w must be/],
+    [['put', 'q', 'k', 'v', '--dw', '5'], /invalid_request: dw must be/],
+    [['put', 'q', 'k', 'v', '--pw', '5'], /invalid_request: pw must be/],
+    [['delete', 'q', 'k', '--w', '5'], /invalid_request: w must be/],
+    [['get', 'q', 'k', '--n-val', '7'], /invalid_request: n_val must be/],
+    [['delete', 'q', 'k', '--n-val', '7'], /invalid_request: n_val must be/],
+    [['get', 'q', 'k', '--timeout-ms', '99999999'], /invalid_request: timeout_ms must be/],
+  ];
+  for (const [args, expected] of refused) {
+    const result = await run([...args, '--node', node]);
+    t.is(result.code, 3, args.join(' '));
+    t.regex(result.stderr, expected, args.join(' '));
+  }
+});
+
+test.serial('an error from the node exits 3 with its code and message, and as JSON with --json', async (t) => {
+  const result = await run(['get', 'b', 'k', '--node', node, '--type', 'nope']);
   t.is(result.code, 3);
-  t.regex(result.stderr, new RegExp(`cannot reach node 127\\.0\\.0\\.1:${closedPort} \\(.*ECONNREFUSED`));
+  t.true(result.stderr.includes(`ringkv: node ${node} answered with an error: unknown_bucket_type: bucket type "nope" is not defined`), result.stderr);
+  const json = await run(['put', 'b', 'k', 'x'.repeat(2000), '--node', node, '--json']);
+  t.is(json.code, 3);
+  const { error } = JSON.parse(json.stdout);
+  t.is(error.code, 'value_too_large');
+  t.regex(error.message, /1024/);
 });
 
-test('put sends the value, content type, context and write quorums', async (t) => {
-  await withFakeNode(
-    (_request, response) => {
-      response.writeHead(204, { 'x-ringkv-context': 'ctx-after' });
-      response.end();
-    },
-    async (node, seen) => {
-      const args = ['put', 'carts', 'c1', '{"items":[]}', '--node', node, '--content-type', 'application/json', '--context', 'ctx-before', '--w', 'all', '--dw', '1'];
-      const result = await run(args);
-      t.is(result.code, 0, result.stderr);
-      t.is(result.stdout, '');
-      t.like(seen[0], { method: 'PUT', url: '/v1/types/default/buckets/carts/keys/c1?w=all&dw=1', body: '{"items":[]}' });
-      t.is(seen[0]?.headers['content-type'], 'application/json');
-      t.is(seen[0]?.headers['x-ringkv-context'], 'ctx-before');
-
-      const json = await run(['put', 'carts', 'c1', 'v', '--node', node, '--json']);
-      t.deepEqual(JSON.parse(json.stdout), { ok: true, context: 'ctx-after' });
-      t.is(seen[1]?.headers['content-type'], 'application/octet-stream');
-      t.is(seen[1]?.headers['x-ringkv-context'], undefined);
-    },
-  );
+test.serial('an unreachable node exits 4 with a message naming it and the port --node wants', async (t) => {
+  const closed = `127.0.0.1:${await freePort()}`;
+  for (const args of [['get', 'b', 'k'], ['put', 'b', 'k', 'v'], ['delete', 'b', 'k'], ['list-keys', 'b'], ['bucket-props', 'b']]) {
+    const result = await run([...args, '--node', closed]);
+    t.is(result.code, 4, args[0]);
+    t.true(result.stderr.includes(`ringkv: cannot reach node ${closed} (ECONNREFUSED); is a node running there? --node takes HOST:PORT of a node's protocol-buffers port`), result.stderr);
+  }
+  const json = await run(['get', 'b', 'k', '--node', closed, '--json']);
+  t.like(JSON.parse(json.stdout), { error: { code: 'unreachable' } });
 });
 
-test('put reads the value from stdin when no value argument is given', async (t) => {
-  await withFakeNode(
-    (_request, response) => {
-      response.writeHead(204);
-      response.end();
-    },
-    async (node, seen) => {
-      const result = await run(['put', 'b', 'k', '--node', node], 'from stdin\n');
-      t.is(result.code, 0, result.stderr);
-      t.is(seen[0]?.body, 'from stdin\n');
-    },
-  );
+test.serial("the node's HTTP port given as --node exits 4 and says which port to use", async (t) => {
+  const result = await run(['get', 'b', 'k', '--node', httpAddress]);
+  t.is(result.code, 4);
+  t.regex(result.stderr, /did not answer as a protocol-buffers port does .*is that its HTTP port\? --node takes HOST:PORT of a node's protocol-buffers port \(default 127\.0\.0\.1:8087\)/);
 });
 
-test('put --return-body prints the object after the write', async (t) => {
-  await withFakeNode(
-    (_request, response) => {
-      response.writeHead(200, { 'content-type': 'text/plain', 'x-ringkv-context': 'ctx-4' });
-      response.end('v2');
-    },
-    async (node, seen) => {
-      const result = await run(['put', 'b', 'k', 'v2', '--node', node, '--return-body', '--json']);
-      t.is(result.code, 0);
-      t.like(JSON.parse(result.stdout), { found: true, value: 'v2', context: 'ctx-4' });
-      t.is(seen[0]?.url, '/v1/types/default/buckets/b/keys/k?return_body=true');
-    },
-  );
-});
-
-test('put rejected by the node exits 3', async (t) => {
-  await withFakeNode(
-    (_request, response) => sendJson(response, 413, { error: { code: 'value_too_large', message: 'value exceeds 5 MiB' } }),
-    async (node) => {
-      const result = await run(['put', 'b', 'k', 'big', '--node', node]);
-      t.is(result.code, 3);
-      t.regex(result.stderr, /answered 413: value_too_large: value exceeds 5 MiB/);
-    },
-  );
-});
-
-test('delete sends the context and exits 0, or 1 when the key is absent', async (t) => {
-  await withFakeNode(
-    (request, response) => {
-      if (request.url.includes('/keys/gone')) {
-        sendJson(response, 404, { error: { code: 'not_found', message: 'not found' } });
-        return;
-      }
-      response.writeHead(204);
-      response.end();
-    },
-    async (node, seen) => {
-      const result = await run(['delete', 'b', 'k', '--node', node, '--context', 'ctx-5', '--type', 'sessions', '--w', 'quorum']);
-      t.is(result.code, 0, result.stderr);
-      t.like(seen[0], { method: 'DELETE', url: '/v1/types/sessions/buckets/b/keys/k?w=quorum' });
-      t.is(seen[0]?.headers['x-ringkv-context'], 'ctx-5');
-
-      const absent = await run(['delete', 'b', 'gone', '--node', node]);
-      t.is(absent.code, 1);
-      t.regex(absent.stderr, /not found/);
-    },
-  );
-});

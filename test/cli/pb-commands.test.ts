@@ -34,6 +34,6 @@ test('list-keys and bucket-props talk to the node through the client', async (t)
   t.is(unknownType.code, 3);
   t.regex(unknownType.stderr, /unknown_bucket_type/);
   const unreachable = await ringkv(['list-keys', 'carts', '--node', `127.0.0.1:${await freePort()}`]);
-  t.is(unreachable.code, 3);
-  t.regex(unreachable.stderr, /unreachable/);
+  t.is(unreachable.code, 4);
+  t.regex(unreachable.stderr, /cannot reach node 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
 });

@@ -252,3 +252,16 @@ test('put: an acknowledgement delivered twice counts once (the simulator found i
   const answered = replies(c.onReply({ type: 'VnodeReplicateReply', requestId: 11, partition: 5 }))[0]!;
   t.true(answered.ok);
 });
+
+test('put: a conditional write refused by a busy first replica answers overload instead of letting the next replica decide', (t) => {
+  const conditional = new PutCoordinator(21, [0, 1, 2], { ...put, ifNoneMatch: true }, write, false, ownHost);
+  conditional.start();
+  const effects = conditional.onReply({ type: 'VnodeFailed', requestId: 21, partition: 0, error: { code: 'overload', message: 'mailbox full' } });
+  t.deepEqual(sends(effects), [], 'replica 1 may not have the winning write yet; it must not decide');
+  t.like(replies(effects)[0], { ok: false, error: { code: 'overload' } });
+  // An unconditional write moves on to the next replica as before.
+  const plain = new PutCoordinator(22, [0, 1, 2], put, write, false, ownHost);
+  plain.start();
+  const moved = sends(plain.onReply({ type: 'VnodeFailed', requestId: 22, partition: 0, error: { code: 'overload', message: 'mailbox full' } }));
+  t.deepEqual(moved.map((r) => [r.type, r.partition]), [['VnodePut', 1]]);
+});

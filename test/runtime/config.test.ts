@@ -248,3 +248,12 @@ test('describeConfig has one row per setting, with its default and environment v
   t.like(rows.find((row) => row.field === 'faults.recordSyncedState'), { envVar: 'RINGKV_FAULT_RECORD_SYNCED_STATE' });
   for (const row of rows) t.true(row.meaning.length > 0, row.field);
 });
+
+test('the soft bounds default to at most the hard ones; given explicitly above them, they are refused', (t) => {
+  const low = loadConfig({ flags: {}, env: { RINGKV_MAX_SIBLINGS: '3', RINGKV_MAX_OBJECT_BYTES: '1000' } });
+  t.deepEqual([low.warnSiblings, low.warnObjectBytes], [3, 1000]);
+  const problems = problemsOf(t, { flags: {}, env: { RINGKV_MAX_SIBLINGS: '3', RINGKV_WARN_SIBLINGS: '4' } });
+  t.true(hasProblem(problems, /warnSiblings: must be at most maxSiblings \(3\), got 4/), problems.join('\n'));
+  const reap = problemsOf(t, { flags: {}, env: { RINGKV_HINT_MAX_AGE_MS: '5000', RINGKV_TOMBSTONE_REAP_DELAY_MS: '4000' } });
+  t.true(hasProblem(reap, /tombstoneReapDelayMs: must be at least hintMaxAgeMs \(5000\)/), reap.join('\n'));
+});

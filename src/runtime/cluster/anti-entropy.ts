@@ -25,7 +25,8 @@ import { DecodeError, decodeObject, encodeObject } from '../../core/codec.js';
 import { assert } from '../../core/errors.js';
 import { type TreeShape, defaultTreeShape } from '../../core/merkle.js';
 import type { VnodeReply } from '../../core/messages.js';
-import { mergeObjects, sameVersion } from '../../core/object.js';
+import { isEntirelyExpired, mergeObjects, sameVersion } from '../../core/object.js';
+import { isPurgeable } from '../../core/vnode.js';
 import type { NodeConfig } from '../config.js';
 import type { PeerMessage } from '../peer/messages.js';
 import type { TreesConfig, TreesState, VnodeTreesStats } from '../vnode-host/protocol.js';
@@ -513,23 +514,29 @@ export class AntiEntropy {
   private writeBack(sides: [RepairSide, RepairSide], storageKey: Uint8Array, a: Uint8Array | undefined, b: Uint8Array | undefined, done: (ok: boolean) => void): void {
     let merged: Uint8Array;
     let targets: RepairSide[];
-    if (a === undefined && b === undefined) targets = [];
-    else if (a === undefined) [merged, targets] = [b!, [sides[0]]];
-    else if (b === undefined) [merged, targets] = [a, [sides[1]]];
-    else {
-      try {
+    const nowMs = this.options.clock.nowMs();
+    try {
+      if (a === undefined && b === undefined) targets = [];
+      else if (a === undefined || b === undefined) {
+        // An expired object is not copied to the side that lacks it: the side holding it is sent
+        // it instead and drops it (replicateAt), so both trees lose the key and agree.
+        merged = (a ?? b)!;
+        const holder = a === undefined ? 1 : 0;
+        targets = [sides[isPurgeable(merged, nowMs) ? holder : 1 - holder]!];
+      } else {
         const [mine, theirs] = [decodeObject(a), decodeObject(b)];
         const both = mergeObjects(mine, theirs);
-        const [needA, needB] = [!sameVersion(both, mine), !sameVersion(both, theirs)];
+        const expired = isEntirelyExpired(both, nowMs);
+        const [needA, needB] = [expired || !sameVersion(both, mine), expired || !sameVersion(both, theirs)];
         merged = !needA ? a : !needB ? b : encodeObject(both);
         targets = sides.filter((_, i) => (i === 0 ? needA : needB));
-      } catch (error) {
-        if (!(error instanceof DecodeError)) throw error;
-        this.counts.repairFailures++;
-        this.options.log.warn({ partition: sides[0].partition, err: error.message }, 'anti-entropy: a replica holds an undecodable object; not repaired');
-        done(false);
-        return;
       }
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      this.counts.repairFailures++;
+      this.options.log.warn({ partition: sides[0].partition, err: error.message }, 'anti-entropy: a replica holds an undecodable object; not repaired');
+      done(false);
+      return;
     }
     if (targets.length === 0) {
       // A write or a read repair got there first.
@@ -686,7 +693,30 @@ export class AntiEntropy {
       keysRepaired: this.counts.keysRepaired,
       lastExchangeAtMs: this.counts.lastExchangeAtMs,
       oldestExchangeAgeMs: schedule.oldestExchangeAgeMs,
+      partitions: this.partitionProgress(now),
     };
+  }
+
+  /**
+   * Per partition this node keeps trees for: the trees' state, keys, and how its exchanges went —
+   * the age of its least recently exchanged tree (null: one never has) and the last result.
+   */
+  private partitionProgress(now: number): { partition: number; state: string; keys: number; exchanges: number; oldestExchangeAgeMs: number | null; lastResult: string | null }[] {
+    return [...this.trees.values()]
+      .sort((a, b) => a.partition - b.partition)
+      .map((vnode) => {
+        const slots = vnode.trees.map((t) => this.slots.get(`${vnode.partition}:${t.primaryPartition}/${t.nVal}`));
+        const ages = slots.map((slot) => (slot?.lastCompletedAtMs == null ? null : now - slot.lastCompletedAtMs));
+        const latest = slots.reduce<Slot | undefined>((best, slot) => (slot?.lastCompletedAtMs != null && (best === undefined || slot.lastCompletedAtMs > best.lastCompletedAtMs!) ? slot : best), undefined);
+        return {
+          partition: vnode.partition,
+          state: vnode.state,
+          keys: vnode.keys,
+          exchanges: slots.reduce((sum, slot) => sum + (slot?.exchanges ?? 0), 0),
+          oldestExchangeAgeMs: ages.length === 0 || ages.includes(null) ? null : Math.max(...(ages as number[])),
+          lastResult: latest?.lastResult ?? null,
+        };
+      });
   }
 }
 

@@ -30,7 +30,8 @@ import { isLoopback } from '../config.js';
 import type { PeerMessage } from '../peer/messages.js';
 import { PeerTransport } from '../peer/transport.js';
 import type { Supervisor } from '../vnode-host/supervisor.js';
-import { AntiEntropy, antiEntropyFromConfig } from './anti-entropy.js';
+import { AntiEntropy, antiEntropyFromConfig, unrefClock } from './anti-entropy.js';
+import { Reaper } from './reaper.js';
 import { Handoff } from './handoff.js';
 import { Membership, type MembershipTransport } from './membership.js';
 import { ClusterRouter } from './router.js';
@@ -85,6 +86,7 @@ const livenessStallMs = 1000;
 export class ClusterNode implements ClusterAdmin {
   private downNodes: ReadonlySet<string> = new Set();
   private antiEntropy: AntiEntropy | undefined;
+  private reaper: Reaper | undefined;
 
   private constructor(
     readonly router: ClusterRouter,
@@ -327,9 +329,29 @@ export class ClusterNode implements ClusterAdmin {
       log,
     });
     node.antiEntropy = antiEntropy;
+    if (config.tombstoneReapIntervalMs > 0) {
+      node.reaper = new Reaper({
+        self: config.nodeName,
+        partitionCount: config.partitions,
+        ring: () => membership.state.ring,
+        isUp: (peer) => node.isUp(peer),
+        nValOf: (type) => membership.state.bucketTypes.find((t) => t.name === type)?.props.nVal,
+        host: deps.supervisor,
+        vnodeRequest: (to, request, onReply) => router.sendToPeerInternal(to, request, onReply),
+        clock: unrefClock,
+        nowMs: () => Date.now(),
+        intervalMs: config.tombstoneReapIntervalMs,
+        delayMs: config.tombstoneReapDelayMs,
+        batchKeys: config.tombstoneReapBatchKeys,
+        inFlightMax: config.tombstoneReapInFlightMax,
+        requestTimeoutMs: config.defaultTimeoutMs,
+        log,
+      });
+    }
     membership.start();
     handoff.start();
     antiEntropy?.start();
+    node.reaper?.start();
     log.info({ cluster: config.clusterName, peer: transport?.address ?? 'disabled', members: activeMembers(initial).length }, 'cluster services started');
     return node;
   }
@@ -410,6 +432,7 @@ export class ClusterNode implements ClusterAdmin {
       hints: this.handoff.hints(),
       staged: this.membership.plan(),
       antiEntropy: this.antiEntropy?.status() ?? { enabled: false },
+      tombstones: this.reaper?.status() ?? { enabled: false },
     };
   }
 
@@ -460,12 +483,14 @@ export class ClusterNode implements ClusterAdmin {
       peers: this.transport?.peers() ?? [],
       liveness: this.detectors.snapshot(monotonicMs()).map((h) => ({ ...h, phi: round2(h.phi), up: this.isUp(h.peer) })),
       antiEntropy: this.antiEntropy?.stats() ?? { enabled: false },
+      tombstones: this.reaper === undefined ? { enabled: false } : { enabled: true, ...this.reaper.counts },
     };
   }
 
   async stop(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     this.antiEntropy?.stop();
+    this.reaper?.stop();
     this.handoff.stop();
     await this.membership.stop();
     await this.transport?.close();

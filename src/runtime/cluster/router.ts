@@ -205,7 +205,7 @@ export class ClusterRouter implements VnodeRouter {
   onPeerRequest(from: string, request: VnodeRequest): void {
     this.counts.proxiedIn++;
     // A fallback stores what it is sent for a partition it does not own, as hints for the owner.
-    const asFallback = request.type !== 'VnodeList' && request.fallback === true;
+    const asFallback = request.type !== 'VnodeList' && request.type !== 'VnodeReap' && request.fallback === true;
     if (asFallback && request.type !== 'VnodeGet' && this.view.acceptsHints?.() === false && !this.view.serves(request.partition)) {
       this.counts.refusedRemote++;
       this.peers.send(from, {

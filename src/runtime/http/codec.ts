@@ -72,6 +72,9 @@ export function userMetaFromHeaders(headers: IncomingHttpHeaders): Result<UserMe
   return ok(meta);
 }
 
+/** When the value read expires, in ms since the epoch (docs/ttl.md); absent: never. */
+export const expiresAtHeader = 'X-Ringkv-Expires-At-Ms';
+
 /**
  * Headers of a single-value answer. Metadata or a content type that no header can carry (written
  * through another front end with control characters) is left out rather than failing the read;
@@ -84,6 +87,7 @@ export function contentHeaders(content: Content, context: Uint8Array): OutgoingH
     [contextHeader]: encodeContextHeader(context),
     'Last-Modified': new Date(content.lastModifiedMs).toUTCString(),
     ETag: `"${content.vtag}"`,
+    ...(content.expiresAtMs === undefined ? {} : { [expiresAtHeader]: String(content.expiresAtMs) }),
   };
   for (const m of content.userMeta) {
     const value = textToHeader(m.value);
@@ -104,6 +108,7 @@ export function siblingsDocument(contents: readonly Content[], context: Uint8Arr
       content_type: c.contentType,
       last_modified: new Date(c.lastModifiedMs).toISOString(),
       vtag: c.vtag,
+      ...(c.expiresAtMs === undefined ? {} : { expires_at_ms: c.expiresAtMs }),
       user_meta: Object.fromEntries(c.userMeta.map((m) => [m.key, m.value])),
     })),
   });

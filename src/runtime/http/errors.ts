@@ -21,6 +21,7 @@ export type HttpErrorCode = KvErrorCode | HttpOnlyErrorCode;
  * too_many_siblings      409    a conflict the client resolves by reading and writing with the context
  * precondition_failed    412    If-None-Match / If-Match (if_none_match, if_not_modified) did not hold
  * value_too_large        413    body over maxRequestBodyBytes here, or over maxValueBytes in the service
+ * object_too_large       413    the stored object (all siblings) would pass the type's maxObjectBytes
  * internal_error         500    a bug: the service threw instead of answering
  * overload               503    with Retry-After: 1; a bounded queue is full
  * insufficient_vnodes    503    too few replicas reachable for the quorum
@@ -39,6 +40,7 @@ export const statusOfCode: Readonly<Record<HttpErrorCode, number>> = {
   too_many_siblings: 409,
   precondition_failed: 412,
   value_too_large: 413,
+  object_too_large: 413,
   internal_error: 500,
   overload: 503,
   insufficient_vnodes: 503,

@@ -11,10 +11,12 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 export interface PutOptions extends WriteOptions {
   readonly returnBody?: boolean;
   readonly ifNoneMatch?: boolean;
+  /** ttl_ms: the value expires this long after the write; 0: never (docs/ttl.md). */
+  readonly ttlMs?: number;
 }
 
 const readNames = ['r', 'pr', 'n_val', 'timeout_ms', 'notfound_ok', 'basic_quorum', 'sloppy_quorum'] as const;
-const putNames = ['w', 'dw', 'pw', 'n_val', 'timeout_ms', 'return_body', 'if_none_match', 'sloppy_quorum'] as const;
+const putNames = ['w', 'dw', 'pw', 'n_val', 'timeout_ms', 'return_body', 'if_none_match', 'sloppy_quorum', 'ttl_ms'] as const;
 const deleteNames = ['w', 'dw', 'pw', 'n_val', 'timeout_ms', 'sloppy_quorum'] as const;
 const flagFields = { notfound_ok: 'notfoundOk', basic_quorum: 'basicQuorum', sloppy_quorum: 'sloppyQuorum', return_body: 'returnBody', if_none_match: 'ifNoneMatch' } as const;
 const emptyOptions: Result<{}> = ok({});
@@ -97,10 +99,10 @@ function writeOptionsOf(pairs: ReadonlyArray<[string, string]>): Result<Mutable<
       const q = parseQuorum(name, text);
       if (!q.ok) return q;
       out[name] = q.value;
-    } else if (name === 'n_val' || name === 'timeout_ms') {
+    } else if (name === 'n_val' || name === 'timeout_ms' || name === 'ttl_ms') {
       const n = parseCount(name, text);
       if (!n.ok) return n;
-      out[name === 'n_val' ? 'nVal' : 'timeoutMs'] = n.value;
+      out[name === 'n_val' ? 'nVal' : name === 'ttl_ms' ? 'ttlMs' : 'timeoutMs'] = n.value;
     } else {
       const f = parseFlag(name, text);
       if (!f.ok) return f;

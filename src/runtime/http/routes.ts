@@ -12,6 +12,8 @@ export type Route =
   | { readonly kind: 'key'; readonly key: ObjectKey }
   /** /v1/[types/{type}/]buckets/{bucket}/keys — POST stores under a generated key. */
   | { readonly kind: 'keys'; readonly type: string; readonly bucket: Uint8Array; readonly locationPrefix: string }
+  /** /v1/[types/{type}/]buckets/{bucket}/datatypes/{key}: a counter or set (docs/data-types.md). */
+  | { readonly kind: 'datatype'; readonly key: ObjectKey }
   | { readonly kind: 'ping' }
   | { readonly kind: 'stats' }
   /** /v1/types: every bucket type; /v1/types/{type}: one, to read or create/change. */
@@ -35,6 +37,7 @@ export type RouteKind = Route['kind'];
 export const allowedMethods: Readonly<Record<Exclude<RouteKind, 'none'>, readonly string[]>> = {
   key: ['GET', 'HEAD', 'PUT', 'DELETE'],
   keys: ['POST'],
+  datatype: ['GET', 'POST'],
   ping: ['GET', 'HEAD'],
   stats: ['GET', 'HEAD'],
   metrics: ['GET'],
@@ -110,8 +113,9 @@ function decodeTypeSegment(segment: string): Result<string> {
 }
 
 function bucketRoute(type: string, typeSegment: string | undefined, rest: readonly string[], at: number): Result<Route> {
-  // rest[at] is 'buckets'; what follows is {bucket}/keys[/{key}].
+  // rest[at] is 'buckets'; what follows is {bucket}/keys[/{key}] or {bucket}/datatypes/{key}.
   const count = rest.length - at;
+  if (rest[at] === 'buckets' && rest[at + 2] === 'datatypes' && count === 4) return datatypeRoute(type, rest[at + 1]!, rest[at + 3]!);
   if (rest[at] !== 'buckets' || rest[at + 2] !== 'keys' || (count !== 3 && count !== 4)) return ok(noRoute);
   const bucketSegment = rest[at + 1]!;
   const bucket = decodeSegment('bucket', bucketSegment);
@@ -123,6 +127,13 @@ function bucketRoute(type: string, typeSegment: string | undefined, rest: readon
   const key = decodeSegment('key', rest[at + 3]!);
   if (!key.ok) return key;
   return ok({ kind: 'key', key: { type, bucket: bucket.value, key: key.value } });
+}
+
+function datatypeRoute(type: string, bucketSegment: string, keySegment: string): Result<Route> {
+  const bucket = decodeSegment('bucket', bucketSegment);
+  if (!bucket.ok) return bucket;
+  const key = decodeSegment('key', keySegment);
+  return key.ok ? ok({ kind: 'datatype', key: { type, bucket: bucket.value, key: key.value } }) : key;
 }
 
 /** The route of a path (without its query); `none` when nothing matches, a failure for bad escapes. */

@@ -14,6 +14,7 @@ import { prometheusText } from './metrics.js';
 import type { KvService } from '../../core/kv.js';
 import { sendError } from './errors.js';
 import { type KeyHandlerDeps, handleDelete, handleGet, handlePost, handlePut } from './key-handlers.js';
+import { handleDatatypeFetch, handleDatatypeUpdate } from './datatype-handlers.js';
 import { noOptions } from './query.js';
 import { type ClusterChangeAction, type ClusterReadAction, allowedMethods, matchRoute } from './routes.js';
 
@@ -188,7 +189,7 @@ function dispatch(state: FrontEndState, req: IncomingMessage, res: ServerRespons
   if (!allowed.includes(method)) {
     return sendError(res, 'method_not_allowed', `${method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`, { Allow: allowed.join(', ') });
   }
-  if (route.kind !== 'key' && route.kind !== 'keys') {
+  if (route.kind !== 'key' && route.kind !== 'keys' && route.kind !== 'datatype') {
     // Every other route takes no query parameters.
     const options = noOptions(search, method);
     if (!options.ok) return sendError(res, options.error.code, options.error.message);
@@ -200,6 +201,8 @@ function dispatch(state: FrontEndState, req: IncomingMessage, res: ServerRespons
       return handleGet(state.handlerDeps, route.key, search, req, res);
     case 'keys':
       return handlePost(state.handlerDeps, route, search, req, res);
+    case 'datatype':
+      return method === 'POST' ? handleDatatypeUpdate(state.handlerDeps, route.key, search, req, res) : handleDatatypeFetch(state.handlerDeps, route.key, search, req, res);
     case 'ping': {
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': pingBody.length });
       res.end(pingBody);

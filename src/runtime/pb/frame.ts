@@ -7,6 +7,10 @@ import type { ParseResult } from '../wire/tcp-front-end.js';
 import {
   MessageCode,
   type MessageName,
+  type DtFetchReq,
+  type DtUpdateReq,
+  type RpbCounterGetReq,
+  type RpbCounterUpdateReq,
   type RpbDelReq,
   type RpbGetBucketKeyPreflistReq,
   type RpbGetBucketReq,
@@ -41,6 +45,10 @@ export type PbRequest =
   | { readonly kind: 'get_bucket_type'; readonly message: RpbGetBucketTypeReq }
   | { readonly kind: 'set_bucket_type'; readonly message: RpbSetBucketTypeReq }
   | { readonly kind: 'get_preflist'; readonly message: RpbGetBucketKeyPreflistReq }
+  | { readonly kind: 'dt_fetch'; readonly message: DtFetchReq }
+  | { readonly kind: 'dt_update'; readonly message: DtUpdateReq }
+  | { readonly kind: 'counter_update'; readonly message: RpbCounterUpdateReq }
+  | { readonly kind: 'counter_get'; readonly message: RpbCounterGetReq }
   /** A known Riak request that ringkv does not serve yet; answered with `errmsg`. */
   | { readonly kind: 'not_available'; readonly code: number; readonly errmsg: string };
 
@@ -59,19 +67,18 @@ const decodedRequests: ReadonlyMap<number, { readonly name: MessageName; readonl
   [MessageCode.GetBucketTypeReq, { name: 'RpbGetBucketTypeReq', kind: 'get_bucket_type' }],
   [MessageCode.SetBucketTypeReq, { name: 'RpbSetBucketTypeReq', kind: 'set_bucket_type' }],
   [MessageCode.GetBucketKeyPreflistReq, { name: 'RpbGetBucketKeyPreflistReq', kind: 'get_preflist' }],
+  [MessageCode.DtFetchReq, { name: 'DtFetchReq', kind: 'dt_fetch' }],
+  [MessageCode.DtUpdateReq, { name: 'DtUpdateReq', kind: 'dt_update' }],
+  [MessageCode.CounterUpdateReq, { name: 'RpbCounterUpdateReq', kind: 'counter_update' }],
+  [MessageCode.CounterGetReq, { name: 'RpbCounterGetReq', kind: 'counter_get' }],
 ]);
 
 export const securityNotAvailable = 'ringkv: security (authentication and TLS) is not available yet';
-export const dataTypesNotAvailable = 'ringkv: data types arrive with the data-types work';
 
 /** Riak requests that are recognised and refused with a message saying why, not as unknown codes. */
 const notAvailable: ReadonlyMap<number, string> = new Map([
   [MessageCode.AuthReq, securityNotAvailable],
   [MessageCode.StartTls, securityNotAvailable],
-  [MessageCode.CounterUpdateReq, dataTypesNotAvailable],
-  [MessageCode.CounterGetReq, dataTypesNotAvailable],
-  [MessageCode.DtFetchReq, dataTypesNotAvailable],
-  [MessageCode.DtUpdateReq, dataTypesNotAvailable],
 ]);
 
 /** One frame: header, code, body. */

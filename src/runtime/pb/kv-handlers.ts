@@ -22,12 +22,12 @@ function failure(error: KvError): Buffer {
   return kvErrorFrame(error);
 }
 
-function objectKey(type: Uint8Array | undefined, bucket: Uint8Array, key: Uint8Array): Result<ObjectKey> {
+export function objectKey(type: Uint8Array | undefined, bucket: Uint8Array, key: Uint8Array): Result<ObjectKey> {
   const typeName = bucketTypeOf(type);
   return typeName.ok ? ok({ type: typeName.value, bucket, key }) : typeName;
 }
 
-function readOptionsOf(m: RpbGetReq): ReadOptions {
+export function readOptionsOf(m: RpbGetReq): ReadOptions {
   const out: Mutable<ReadOptions> = {};
   if (m.r !== undefined) out.r = quorumFromWire(m.r);
   if (m.pr !== undefined) out.pr = quorumFromWire(m.pr);
@@ -40,7 +40,7 @@ function readOptionsOf(m: RpbGetReq): ReadOptions {
 }
 
 /** Quorum fields of a put or delete; a delete's rw stands in for w when w is not given. */
-function writeOptionsOf(m: {
+export function writeOptionsOf(m: {
   readonly w?: number;
   readonly dw?: number;
   readonly pw?: number;

@@ -196,6 +196,62 @@ const descriptor = {
     RpbGetBucketKeyPreflistReq: { fields: { bucket: req('bytes', 1), key: req('bytes', 2), type: opt('bytes', 3) } },
     RpbGetBucketKeyPreflistResp: { fields: { preflist: rep('RpbBucketKeyPreflistItem', 1) } },
     RpbBucketKeyPreflistItem: { fields: { partition: req('int64', 1), node: req('bytes', 2), primary: req('bool', 3) } },
+    // riak_kv.proto: the legacy (Riak 1.4) counters.
+    RpbCounterUpdateReq: {
+      fields: { bucket: req('bytes', 1), key: req('bytes', 2), amount: req('sint64', 3), w: opt('uint32', 4), dw: opt('uint32', 5), pw: opt('uint32', 6), returnvalue: opt('bool', 7) },
+    },
+    RpbCounterUpdateResp: { fields: { value: opt('sint64', 1) } },
+    RpbCounterGetReq: { fields: { bucket: req('bytes', 1), key: req('bytes', 2), r: opt('uint32', 3), pr: opt('uint32', 4), basic_quorum: opt('bool', 5), notfound_ok: opt('bool', 6) } },
+    RpbCounterGetResp: { fields: { value: opt('sint64', 1) } },
+    // riak_dt.proto: counters and sets. Map, HyperLogLog and GSet operations are declared only so
+    // that their presence is seen and refused; map values are never sent, so DtValue and
+    // DtUpdateResp leave out map_value (their other numbers are as in riak_dt.proto).
+    DtFetchReq: {
+      fields: {
+        bucket: req('bytes', 1),
+        key: req('bytes', 2),
+        type: req('bytes', 3),
+        r: opt('uint32', 4),
+        pr: opt('uint32', 5),
+        basic_quorum: opt('bool', 6),
+        notfound_ok: opt('bool', 7),
+        timeout: opt('uint32', 8),
+        sloppy_quorum: opt('bool', 9),
+        n_val: opt('uint32', 10),
+        include_context: opt('bool', 11),
+      },
+    },
+    DtValue: { fields: { counter_value: opt('sint64', 1), set_value: rep('bytes', 2), hll_value: opt('uint64', 4), gset_value: rep('bytes', 5) } },
+    DtFetchResp: {
+      fields: { context: opt('bytes', 1), type: req('DataType', 2), value: opt('DtValue', 3) },
+      nested: { DataType: { values: { COUNTER: 1, SET: 2, MAP: 3, HLL: 4, GSET: 5 } } },
+    },
+    CounterOp: { fields: { increment: opt('sint64', 1) } },
+    SetOp: { fields: { adds: rep('bytes', 1), removes: rep('bytes', 2) } },
+    GSetOp: { fields: { adds: rep('bytes', 1) } },
+    HllOp: { fields: { adds: rep('bytes', 1) } },
+    MapOp: { fields: {} },
+    DtOp: { fields: { counter_op: opt('CounterOp', 1), set_op: opt('SetOp', 2), map_op: opt('MapOp', 3), hll_op: opt('HllOp', 4), gset_op: opt('GSetOp', 5) } },
+    DtUpdateReq: {
+      fields: {
+        bucket: req('bytes', 1),
+        key: opt('bytes', 2),
+        type: req('bytes', 3),
+        context: opt('bytes', 4),
+        op: req('DtOp', 5),
+        w: opt('uint32', 6),
+        dw: opt('uint32', 7),
+        pw: opt('uint32', 8),
+        return_body: opt('bool', 9),
+        timeout: opt('uint32', 10),
+        sloppy_quorum: opt('bool', 11),
+        n_val: opt('uint32', 12),
+        include_context: opt('bool', 13),
+      },
+    },
+    DtUpdateResp: {
+      fields: { key: opt('bytes', 1), context: opt('bytes', 2), counter_value: opt('sint64', 3), set_value: rep('bytes', 4), hll_value: opt('uint64', 6), gset_value: rep('bytes', 7) },
+    },
   }),
 };
 
@@ -342,6 +398,68 @@ export interface RpbGetBucketKeyPreflistReq {
   readonly key: Uint8Array;
   readonly type?: Uint8Array;
 }
+
+export interface RpbCounterUpdateReq {
+  readonly bucket: Uint8Array;
+  readonly key: Uint8Array;
+  readonly amount: number;
+  readonly w?: number;
+  readonly dw?: number;
+  readonly pw?: number;
+  readonly returnvalue?: boolean;
+}
+
+export interface RpbCounterGetReq {
+  readonly bucket: Uint8Array;
+  readonly key: Uint8Array;
+  readonly r?: number;
+  readonly pr?: number;
+  readonly basic_quorum?: boolean;
+  readonly notfound_ok?: boolean;
+}
+
+export interface DtFetchReq {
+  readonly bucket: Uint8Array;
+  readonly key: Uint8Array;
+  readonly type: Uint8Array;
+  readonly r?: number;
+  readonly pr?: number;
+  readonly basic_quorum?: boolean;
+  readonly notfound_ok?: boolean;
+  readonly timeout?: number;
+  readonly sloppy_quorum?: boolean;
+  readonly n_val?: number;
+  /** Absent means true (riak_dt.proto's default). */
+  readonly include_context?: boolean;
+}
+
+export interface DtOp {
+  readonly counter_op?: { readonly increment?: number };
+  readonly set_op?: { readonly adds?: readonly Uint8Array[]; readonly removes?: readonly Uint8Array[] };
+  readonly map_op?: object;
+  readonly hll_op?: object;
+  readonly gset_op?: object;
+}
+
+export interface DtUpdateReq {
+  readonly bucket: Uint8Array;
+  readonly key?: Uint8Array;
+  readonly type: Uint8Array;
+  readonly context?: Uint8Array;
+  readonly op: DtOp;
+  readonly w?: number;
+  readonly dw?: number;
+  readonly pw?: number;
+  readonly return_body?: boolean;
+  readonly timeout?: number;
+  readonly sloppy_quorum?: boolean;
+  readonly n_val?: number;
+  /** Absent means true (riak_dt.proto's default). */
+  readonly include_context?: boolean;
+}
+
+/** DtFetchResp.DataType. */
+export const DtDataType = { COUNTER: 1, SET: 2, MAP: 3, HLL: 4, GSET: 5 } as const;
 
 /** Decodes `body` as `name`, keeping only the fields present on the wire; throws on bad input. */
 export function decodeMessage<T>(name: MessageName, body: Uint8Array): T {

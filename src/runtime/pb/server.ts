@@ -13,6 +13,7 @@ import { type ProtocolHandler, type TcpFrontEnd, type TcpFrontEndLimits, startTc
 import { handleGetBucket, handleGetBucketType, handleGetPreflist, handleResetBucket, handleSetBucket, handleSetBucketType } from './bucket-handlers.js';
 import { bytesOf } from './convert.js';
 import { type PbRequest, encodeFrame, encodeMessageFrame, errorFrame, parseFrame } from './frame.js';
+import { handleCounterGet, handleCounterUpdate, handleDtFetch, handleDtUpdate } from './dt-handlers.js';
 import { handleDelete, handleGet, handleListBuckets, handleListKeys, handlePut } from './kv-handlers.js';
 import { MessageCode } from './schema.js';
 
@@ -88,6 +89,14 @@ export function pbProtocol(options: Pick<PbFrontEndOptions, 'limits' | 'maxFrame
         return handleResetBucket(deps, request.message);
       case 'get_preflist':
         return handleGetPreflist(deps, request.message);
+      case 'dt_fetch':
+        return handleDtFetch(kvDeps, request.message);
+      case 'dt_update':
+        return handleDtUpdate(kvDeps, request.message);
+      case 'counter_update':
+        return handleCounterUpdate(kvDeps, request.message);
+      case 'counter_get':
+        return handleCounterGet(kvDeps, request.message);
       case 'not_available':
         return errorFrame(request.errmsg);
       default:

@@ -4,6 +4,7 @@
 // nothing of sockets or length headers; framing.ts and transport.ts put frames on the wire.
 
 import type { ExchangeAnswer, ExchangeFailureReason, ExchangeRequest } from '../../core/aae-exchange.js';
+import { datatypes } from '../../core/bucket.js';
 import type { KvErrorCode } from '../../core/errors.js';
 import type { VnodeReply, VnodeRequest } from '../../core/messages.js';
 import { type VersionVector, vvIsWellFormed } from '../../core/version-vector.js';
@@ -77,6 +78,7 @@ const requestArms: Readonly<Record<VnodeRequest['type'], EnvelopeArm>> = {
   VnodePut: 'vnodePut',
   VnodeReplicate: 'vnodeReplicate',
   VnodeList: 'vnodeList',
+  VnodeReap: 'vnodeReap',
 };
 
 const replyArms: Readonly<Record<VnodeReply['type'], EnvelopeArm>> = {
@@ -85,6 +87,7 @@ const replyArms: Readonly<Record<VnodeReply['type'], EnvelopeArm>> = {
   VnodePutReply: 'vnodePutReply',
   VnodeReplicateReply: 'vnodeReplicateReply',
   VnodeListChunk: 'vnodeListChunk',
+  VnodeReapReply: 'vnodeReapReply',
   VnodeFailed: 'vnodeFailed',
 };
 
@@ -209,13 +212,15 @@ function aaeAnswerFromWire(type: ExchangeAnswer['type'], body: Record<string, un
 /**
  * How a field is checked. `int` is any safe integer (sint64/int64), `uint` a non-negative safe
  * integer (uint64), `uint32` fits 32 bits. `bytes|undefined` is always a property of the TS object,
- * possibly undefined; `string?` and `bool?` are left out of the TS object when absent. Repeated fields are
+ * possibly undefined; `string?`, `bool?` and `uint?` are left out of the TS object when absent. Repeated fields are
  * arrays, empty when absent (an empty repeated field is not on the wire at all).
  */
-type ScalarKind = 'int' | 'uint' | 'uint32' | 'bool' | 'bool?' | 'bytes' | 'bytes|undefined' | 'string' | 'string?' | 'uint32[]' | 'bytes[]';
+type ScalarKind = 'int' | 'uint' | 'uint?' | 'uint32' | 'bool' | 'bool?' | 'bytes' | 'bytes|undefined' | 'string' | 'string?' | 'uint32[]' | 'bytes[]';
 /** A nested message; `check` adds a rule across its fields and returns the problem, if any. */
 interface RecordKind {
   readonly record: FieldSpec;
+  /** Left out of the TS object when absent, instead of refused. */
+  readonly optional?: boolean;
   readonly check?: (value: Record<string, unknown>) => string | undefined;
 }
 /** A repeated nested message; `check` adds a rule across the items. */
@@ -237,6 +242,7 @@ const kvErrorCodes: Readonly<Record<KvErrorCode, true>> = {
   key_too_large: true,
   value_too_large: true,
   too_many_siblings: true,
+  object_too_large: true,
   precondition_failed: true,
   overload: true,
   timeout: true,
@@ -256,6 +262,10 @@ const kvError: RecordKind = {
   check: (error) => (Object.hasOwn(kvErrorCodes, error['code'] as string) ? undefined : `unknown error code ${JSON.stringify(error['code'])}`),
 };
 const vnodeHeader = { requestId: 'int', partition: 'uint32' } as const;
+const datatypeOp: RecordKind = {
+  record: { datatype: { oneOf: datatypes }, increment: 'int', adds: 'bytes[]', removes: 'bytes[]', context: 'bytes|undefined' },
+  optional: true,
+};
 
 /** Every failure reason of core/aae-exchange.ts; the Record makes the compiler flag a new one. */
 const exchangeFailureReasons: Readonly<Record<ExchangeFailureReason, true>> = { unavailable: true, tree_not_ready: true, shape_mismatch: true, malformed: true, timeout: true };
@@ -288,6 +298,9 @@ const armSpecs: Readonly<Record<EnvelopeArm, FieldSpec>> = {
     allowMult: 'bool',
     localReplicas: 'uint32[]',
     fallback: 'bool?',
+    op: datatypeOp,
+    maxObjectBytes: 'uint?',
+    expiresAtMs: 'uint?',
   },
   vnodeReplicate: { ...vnodeHeader, storageKey: 'bytes', object: 'bytes', fallback: 'bool?' },
   vnodeList: { ...vnodeHeader, bucketType: 'string', bucket: 'bytes|undefined' },
@@ -297,6 +310,8 @@ const armSpecs: Readonly<Record<EnvelopeArm, FieldSpec>> = {
   vnodeReplicateReply: { ...vnodeHeader, changed: 'bool?' },
   vnodeListChunk: { ...vnodeHeader, items: 'bytes[]', done: 'bool' },
   vnodeFailed: { ...vnodeHeader, error: kvError },
+  vnodeReap: { ...vnodeHeader, storageKey: 'bytes', object: 'bytes' },
+  vnodeReapReply: { ...vnodeHeader, removed: 'bool' },
   gossip: { state: 'bytes' },
   handoffBatch: { transferId: 'string', partition: 'uint32', seq: 'uint', items: { listOf: { key: 'bytes', value: 'bytes' } }, last: 'bool' },
   handoffAck: { transferId: 'string', partition: 'uint32', seq: 'uint', error: 'string?' },
@@ -331,7 +346,7 @@ function checkField(kind: FieldKind, value: unknown, where: string): unknown {
     return 'record' in kind ? checkRecord(kind, value, where) : checkList(kind, value, where);
   }
   if (value === undefined || value === null) {
-    if (kind === 'bytes|undefined' || kind === 'string?' || kind === 'bool?') return undefined;
+    if (kind === 'bytes|undefined' || kind === 'string?' || kind === 'bool?' || kind === 'uint?') return undefined;
     if (kind === 'uint32[]' || kind === 'bytes[]') return [];
     throw new PeerCodecError(`${where} is missing`);
   }
@@ -339,6 +354,7 @@ function checkField(kind: FieldKind, value: unknown, where: string): unknown {
     case 'int':
       return checkInteger(value, where, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
     case 'uint':
+    case 'uint?':
       return checkInteger(value, where, 0, Number.MAX_SAFE_INTEGER);
     case 'uint32':
       return checkInteger(value, where, 0, uint32Max);
@@ -359,7 +375,8 @@ function checkField(kind: FieldKind, value: unknown, where: string): unknown {
   }
 }
 
-function checkRecord(kind: RecordKind, value: unknown, where: string): Record<string, unknown> {
+function checkRecord(kind: RecordKind, value: unknown, where: string): Record<string, unknown> | undefined {
+  if ((value === undefined || value === null) && kind.optional === true) return undefined;
   if (value === undefined || value === null) throw new PeerCodecError(`${where} is missing`);
   const record = checkFields(kind.record, value, where);
   const problem = kind.check?.(record);

@@ -64,6 +64,8 @@ export const envelopeArms = [
   'aaeTreeHashesAnswer', // 19
   'aaeSegmentKeysAnswer', // 20
   'aaeSideFailed', // 21
+  'vnodeReap', // 22
+  'vnodeReapReply', // 23
 ] as const;
 
 export type EnvelopeArm = (typeof envelopeArms)[number];
@@ -90,6 +92,8 @@ const armTypes: Record<EnvelopeArm, string> = {
   aaeTreeHashesAnswer: 'AaeTreeHashesAnswer',
   aaeSegmentKeysAnswer: 'AaeSegmentKeysAnswer',
   aaeSideFailed: 'AaeSideFailed',
+  vnodeReap: 'VnodeReap',
+  vnodeReapReply: 'VnodeReapReply',
 };
 
 /** The handshake steps, by field number in `Handshake`, in the order they are sent. */
@@ -122,11 +126,20 @@ const descriptor = {
         allowMult: opt('bool', 12),
         localReplicas: packed('uint32', 13),
         fallback: opt('bool', 14),
+        op: opt('DatatypeOp', 15),
+        maxObjectBytes: opt('uint64', 16),
+        expiresAtMs: opt('uint64', 17),
       },
+    },
+    // A data-type update (src/core/datatype.ts): datatype is "counter" or "set".
+    DatatypeOp: {
+      fields: { datatype: opt('string', 1), increment: opt('sint64', 2), adds: rep('bytes', 3), removes: rep('bytes', 4), context: opt('bytes', 5) },
     },
     VnodeReplicate: {
       fields: { requestId: opt('sint64', 1), partition: opt('uint32', 2), storageKey: opt('bytes', 3), object: opt('bytes', 4), fallback: opt('bool', 5) },
     },
+    VnodeReap: { fields: { requestId: opt('sint64', 1), partition: opt('uint32', 2), storageKey: opt('bytes', 3), object: opt('bytes', 4) } },
+    VnodeReapReply: { fields: { requestId: opt('sint64', 1), partition: opt('uint32', 2), removed: opt('bool', 3) } },
     VnodeList: {
       // An absent bucket lists the vnode's buckets instead of a bucket's keys.
       fields: { requestId: opt('sint64', 1), partition: opt('uint32', 2), bucketType: opt('string', 3), bucket: opt('bytes', 4) },

@@ -24,7 +24,12 @@
 //                      put with that context                     replica: a DEL racing it may lose
 // SET ... GET          as above                                  the value the read saw (or nil) instead
 //                                                                of +OK
-// SET ... KEEPTTL      as SET (no key has a TTL yet)
+// SET ... EX s / PX ms  as SET, with ttlMs (docs/ttl.md)          +OK. Without EX/PX/EXAT/PXAT/KEEPTTL the
+// / EXAT t / PXAT t                                              bucket type's default TTL applies (Redis
+// SET ... KEEPTTL      as SET, with the read value's remaining   clears it; a type without a default
+//                      TTL (none: never expires)                 never expires, as in Redis)
+// SETEX k s v          as SET k v EX s / PX ms
+// PSETEX k ms v
 // SETNX k v            as SET k v NX                             :1 written, :0 not
 // DEL k [k ...]        per key: get, then delete with its        :number of keys that held a live value
 // UNLINK               context when a live value was read
@@ -32,11 +37,22 @@
 //                                                                that hold a live value
 // MGET k [k ...]       per key: get                              values or nils, resolved as GET
 // MSET k v [k v ...]   per key: as SET                           +OK
-// TTL k / PTTL k       get                                       :-1 (a live key never expires yet),
-//                                                                :-2 for a missing key
-// SET EX/PX/EXAT/PXAT, SETEX, PSETEX, EXPIRE, PEXPIRE,           -ERR ringkv: ... is not supported yet
-// EXPIREAT, PEXPIREAT, INCR, INCRBY, DECR, DECRBY, INCRBYFLOAT   (TTL and counters arrive with the
-//                                                                data-types work)
+// TTL k / PTTL k       get                                       remaining seconds (rounded) or ms of
+//                                                                the value GET shows; :-1 when it never
+//                                                                expires, :-2 for a missing key
+// EXPIRE k s [NX|XX|   get; nothing live: :0; else put of the    :1 set, :0 not (missing key, or the
+// GT|LT], PEXPIRE,     value GET shows, with the read's context, condition failed). A time not in the
+// EXPIREAT, PEXPIREAT  the new ttlMs and ifNotModified           future deletes the key (as Redis does).
+//                                                                A write racing it makes it fail
+//                                                                (precondition_failed), never lost
+// INCR k, INCRBY k n, updateDatatype: a counter update of +1, +n, :the counter after the update, as the
+// DECR k, DECRBY k n   -1 or -n on the key (docs/data-types.md)   replica that applied it holds it. The key
+//                                                                becomes a counter (a PN-counter CRDT):
+//                                                                concurrent INCRs on any nodes all count,
+//                                                                and GET answers its value as a decimal
+//                                                                string. INCR of a key holding a plain
+//                                                                value is an error
+// INCRBYFLOAT                                                    -ERR: counters are integers
 //
 // Multi-key commands (DEL, UNLINK, EXISTS, MGET, MSET) are per key and not atomic: they run at
 // most keyOpsInFlightMax keys at a time, stop at the first failure and answer it; keys handled
@@ -48,6 +64,7 @@
 // order. Nothing is ordered across connections: there are no transactions (MULTI) either.
 
 import type { ObjectKey, Content, KvService } from '../../core/kv.js';
+import { contentsValue, counterContentType } from '../../core/datatype.js';
 import { type KvError, type Result, assert, ok } from '../../core/errors.js';
 import type { ConnectionInfo, ProtocolHandler, ParseResult } from '../wire/tcp-front-end.js';
 import { type RespCommand, type RespParserLimits, checkParserLimits, parseRespFrame } from './parser.js';
@@ -112,11 +129,6 @@ const kvErrorReply = (error: KvError): Answer => answer(errorReply(`ERR ${error.
 const syntaxError = (): Answer => answer(errorReply('ERR syntax error'));
 const upper = (word: Buffer | undefined): string => (word === undefined ? '' : word.toString('latin1').toUpperCase());
 
-function notYet(feature: string, arrivesWith: 'TTL' | 'counters'): Answer {
-  const why = arrivesWith === 'TTL' ? 'TTL arrives with the data-types work' : 'counters arrive with the data-types work';
-  return answer(errorReply(`ERR ringkv: ${feature} is not supported yet (${why})`));
-}
-
 function wrongArity(name: string): Answer {
   return answer(errorReply(`ERR wrong number of arguments for '${name.toLowerCase()}' command`));
 }
@@ -132,6 +144,25 @@ export function unknownCommandMessage(args: readonly Buffer[]): string {
 
 function unknownSubcommand(command: string, sub: Buffer): Answer {
   return answer(errorReply(`ERR unknown subcommand '${sub.toString('utf8', 0, 128)}'. Try ${command} HELP.`));
+}
+
+/**
+ * EXPIRE's NX, XX, GT and LT against the value's current expiry (undefined: never, which counts
+ * as an infinite TTL for GT and LT, as in Redis).
+ */
+function expiryConditionHolds(condition: string | undefined, currentMs: number | undefined, nextMs: number): boolean {
+  switch (condition) {
+    case 'NX':
+      return currentMs === undefined;
+    case 'XX':
+      return currentMs !== undefined;
+    case 'GT':
+      return currentMs !== undefined && nextMs > currentMs;
+    case 'LT':
+      return currentMs === undefined || nextMs < currentMs;
+    default:
+      return true;
+  }
 }
 
 /** Redis has no siblings: the one GET answers with is the newest, ties broken by vtag, so every read agrees. */
@@ -217,26 +248,51 @@ interface SetOutcome {
 interface SetOptions {
   readonly mode: SetMode;
   readonly returnPrevious: boolean;
-  /** The first expiry option given (EX, PX, EXAT, PXAT): not supported yet. */
-  readonly expiry: string | undefined;
+  readonly expiry: SetExpiry;
+}
+
+/** How a SET sets the key's TTL: the type's default, this many ms from now, or as it was. */
+type SetExpiry = { readonly kind: 'default' } | { readonly kind: 'ttl'; readonly ttlMs: number } | { readonly kind: 'keep' };
+
+const notAnInteger = (): Answer => answer(errorReply('ERR value is not an integer or out of range'));
+const invalidExpireTime = (command: string): Answer => answer(errorReply(`ERR invalid expire time in '${command}' command`));
+
+/** An integer argument as Redis reads it, or undefined. */
+function integerArg(word: Buffer | undefined): number | undefined {
+  const text = word?.toString('latin1') ?? '';
+  const value = Number(text);
+  return /^-?\d+$/.test(text) && Number.isSafeInteger(value) ? value : undefined;
+}
+
+/**
+ * A relative or absolute expiry option (EX, PX, EXAT, PXAT and the EXPIRE family) as a TTL in ms
+ * from `nowMs`; undefined when the amount is not an integer. May be zero or negative: a time
+ * already past.
+ */
+function ttlOf(option: 'EX' | 'PX' | 'EXAT' | 'PXAT', amount: number, nowMs: number): number {
+  if (option === 'EX') return amount * 1000;
+  if (option === 'PX') return amount;
+  return (option === 'EXAT' ? amount * 1000 : amount) - nowMs;
 }
 
 /** SET's options after the value, or undefined for a syntax error (as Redis decides it). */
-function parseSetOptions(words: readonly Buffer[]): SetOptions | undefined {
+function parseSetOptions(words: readonly Buffer[], nowMs: number): SetOptions | Answer {
   let mode: SetMode = 'always';
   let returnPrevious = false;
-  let expiry: string | undefined;
-  let keepTtl = false;
+  let expiry: SetExpiry = { kind: 'default' };
   for (let i = 0; i < words.length; i++) {
     const word = upper(words[i]);
     if (word === 'NX' && mode !== 'ifPresent') mode = 'ifAbsent';
     else if (word === 'XX' && mode !== 'ifAbsent') mode = 'ifPresent';
     else if (word === 'GET') returnPrevious = true;
-    else if (word === 'KEEPTTL' && expiry === undefined) keepTtl = true;
-    else if ((word === 'EX' || word === 'PX' || word === 'EXAT' || word === 'PXAT') && expiry === undefined && !keepTtl && i + 1 < words.length) {
-      expiry = word;
-      i++;
-    } else return undefined;
+    else if (word === 'KEEPTTL' && expiry.kind === 'default') expiry = { kind: 'keep' };
+    else if ((word === 'EX' || word === 'PX' || word === 'EXAT' || word === 'PXAT') && expiry.kind === 'default' && i + 1 < words.length) {
+      const amount = integerArg(words[++i]);
+      if (amount === undefined) return notAnInteger();
+      if (amount <= 0) return invalidExpireTime('set');
+      // A time already past stores a value that reads as expired at once, as in Redis.
+      expiry = { kind: 'ttl', ttlMs: Math.max(1, ttlOf(word, amount, nowMs)) };
+    } else return syntaxError();
   }
   return { mode, returnPrevious, expiry };
 }
@@ -283,20 +339,30 @@ class RespHandler implements ProtocolHandler<RespCommand> {
   private async read(key: Buffer): Promise<Result<Uint8Array | undefined>> {
     const result = await this.deps.kv.get({ key: this.key(key) });
     if (!result.ok) return result;
-    return ok(result.value.found ? resolveSiblings(result.value.contents)?.value : undefined);
+    if (!result.value.found) return ok(undefined);
+    // A counter (INCR) reads as its value in decimal, as in Redis.
+    if (result.value.contents.some((c) => c.contentType === counterContentType)) {
+      const counter = contentsValue(result.value.contents, 'counter');
+      if (!counter.ok) return counter;
+      return ok(counter.value?.type === 'counter' ? Buffer.from(String(counter.value.value)) : undefined);
+    }
+    return ok(resolveSiblings(result.value.contents)?.value);
   }
 
-  private async write(key: Buffer, value: Buffer, mode: SetMode): Promise<Result<SetOutcome>> {
+  private async write(key: Buffer, value: Buffer, mode: SetMode, expiry: SetExpiry = { kind: 'default' }): Promise<Result<SetOutcome>> {
     const objectKey = this.key(key);
     const read = await this.deps.kv.get({ key: objectKey });
     if (!read.ok) return read;
-    const previous = read.value.found ? resolveSiblings(read.value.contents)?.value : undefined;
+    const shown = read.value.found ? resolveSiblings(read.value.contents) : undefined;
+    const previous = shown?.value;
     if ((mode === 'ifAbsent' && read.value.found) || (mode === 'ifPresent' && !read.value.found)) return ok({ written: false, previous });
+    const ttlMs = expiry.kind === 'ttl' ? expiry.ttlMs : expiry.kind === 'keep' ? this.remainingMs(shown) : undefined;
     const put = await this.deps.kv.put({
       key: objectKey,
       context: read.value.context,
       content: { value, contentType: octetStream, userMeta: [] },
       ifNoneMatch: mode === 'ifAbsent',
+      ...(ttlMs === undefined ? {} : { ttlMs }),
     });
     if (put.ok) return ok({ written: true, previous });
     if (mode === 'ifAbsent' && put.error.code === 'precondition_failed') return ok({ written: false, previous });
@@ -325,6 +391,20 @@ class RespHandler implements ProtocolHandler<RespCommand> {
   // -------------------------------------------------------------------------------------------
   // Data commands.
 
+  /**
+   * INCR/INCRBY/DECR/DECRBY: a counter update on the key, in the RESP bucket. A type that declares
+   * no data type takes it as a legacy counter (as Riak 1.4 kept them), one declaring counter as its own.
+   */
+  private async increment(args: readonly Buffer[], sign: 1 | -1, byArgument: boolean): Promise<Answer> {
+    const text = byArgument ? args[2]!.toString('latin1') : '1';
+    const amount = /^-?\d{1,16}$/.test(text) ? sign * Number(text) : Number.NaN;
+    if (!Number.isSafeInteger(amount)) return answer(errorReply('ERR value is not an integer or out of range'));
+    const result = await this.deps.kv.updateDatatype({ key: this.key(args[1]!), update: { type: 'counter', increment: amount }, returnBody: true, legacyCounter: true });
+    if (!result.ok) return kvErrorReply(result.error);
+    const value = result.value.value;
+    return answer(integerReply(value?.type === 'counter' ? value.value : 0));
+  }
+
   private async get(args: readonly Buffer[]): Promise<Answer> {
     const value = await this.read(args[1]!);
     if (!value.ok) return kvErrorReply(value.error);
@@ -332,10 +412,9 @@ class RespHandler implements ProtocolHandler<RespCommand> {
   }
 
   private async set(args: readonly Buffer[]): Promise<Answer> {
-    const options = parseSetOptions(args.slice(3));
-    if (options === undefined) return syntaxError();
-    if (options.expiry !== undefined) return notYet(`SET ${options.expiry} (key expiry)`, 'TTL');
-    const outcome = await this.write(args[1]!, args[2]!, options.mode);
+    const options = parseSetOptions(args.slice(3), this.deps.nowMs());
+    if ('reply' in options) return options;
+    const outcome = await this.write(args[1]!, args[2]!, options.mode, options.expiry);
     if (!outcome.ok) return kvErrorReply(outcome.error);
     if (options.returnPrevious) return answer(outcome.value.previous === undefined ? nilReply : bulkReply(outcome.value.previous));
     return answer(outcome.value.written ? okReply : nilReply);
@@ -373,10 +452,64 @@ class RespHandler implements ProtocolHandler<RespCommand> {
     return written.ok ? answer(okReply) : kvErrorReply(written.error);
   }
 
-  private async ttl(args: readonly Buffer[]): Promise<Answer> {
-    const found = await this.exists(args[1]!);
-    if (!found.ok) return kvErrorReply(found.error);
-    return answer(integerReply(found.value ? -1 : -2));
+  /** SETEX k seconds v, PSETEX k ms v. */
+  private async setex(args: readonly Buffer[], option: 'EX' | 'PX'): Promise<Answer> {
+    const amount = integerArg(args[2]);
+    if (amount === undefined) return notAnInteger();
+    if (amount <= 0) return invalidExpireTime(option === 'EX' ? 'setex' : 'psetex');
+    const outcome = await this.write(args[1]!, args[3]!, 'always', { kind: 'ttl', ttlMs: ttlOf(option, amount, 0) });
+    return outcome.ok ? answer(okReply) : kvErrorReply(outcome.error);
+  }
+
+  /** The TTL left to the value GET shows, in ms (at least 1); 0 when it never expires. */
+  private remainingMs(shown: Content | undefined): number {
+    return shown?.expiresAtMs === undefined ? 0 : Math.max(1, shown.expiresAtMs - this.deps.nowMs());
+  }
+
+  /** TTL and PTTL: -2 for a missing key, -1 for a value that never expires. */
+  private async ttl(args: readonly Buffer[], unitMs: 1 | 1000): Promise<Answer> {
+    const read = await this.deps.kv.get({ key: this.key(args[1]!) });
+    if (!read.ok) return kvErrorReply(read.error);
+    const shown = read.value.found ? resolveSiblings(read.value.contents) : undefined;
+    if (shown === undefined) return answer(integerReply(-2));
+    if (shown.expiresAtMs === undefined) return answer(integerReply(-1));
+    const leftMs = Math.max(0, shown.expiresAtMs - this.deps.nowMs());
+    return answer(integerReply(unitMs === 1 ? leftMs : Math.round(leftMs / 1000)));
+  }
+
+  /**
+   * EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT: a read, then a write of the value GET shows with the
+   * new TTL, conditional on the read's context (ifNotModified), so a write racing it is never
+   * overwritten: the command fails instead. A time not in the future deletes the key.
+   */
+  private async expire(args: readonly Buffer[], option: 'EX' | 'PX' | 'EXAT' | 'PXAT'): Promise<Answer> {
+    const command = { EX: 'expire', PX: 'pexpire', EXAT: 'expireat', PXAT: 'pexpireat' }[option];
+    const amount = integerArg(args[2]);
+    if (amount === undefined) return notAnInteger();
+    if (args.length > 4) return syntaxError();
+    const condition = args.length === 4 ? upper(args[3]) : undefined;
+    if (condition !== undefined && !['NX', 'XX', 'GT', 'LT'].includes(condition)) return answer(errorReply(`ERR Unsupported option ${args[3]!.toString('utf8', 0, 64)}`));
+    const nowMs = this.deps.nowMs();
+    const ttlMs = ttlOf(option, amount, nowMs);
+    if (!Number.isSafeInteger(ttlMs)) return invalidExpireTime(command);
+    const objectKey = this.key(args[1]!);
+    const read = await this.deps.kv.get({ key: objectKey });
+    if (!read.ok) return kvErrorReply(read.error);
+    const shown = read.value.found ? resolveSiblings(read.value.contents) : undefined;
+    if (shown === undefined) return answer(integerReply(0));
+    if (!expiryConditionHolds(condition, shown.expiresAtMs, nowMs + ttlMs)) return answer(integerReply(0));
+    if (ttlMs <= 0) {
+      const deleted = await this.deps.kv.delete({ key: objectKey, context: read.value.context });
+      return deleted.ok ? answer(integerReply(1)) : kvErrorReply(deleted.error);
+    }
+    const put = await this.deps.kv.put({
+      key: objectKey,
+      context: read.value.context,
+      content: { value: shown.value, contentType: shown.contentType, userMeta: shown.userMeta },
+      ifNotModified: true,
+      ttlMs,
+    });
+    return put.ok ? answer(integerReply(1)) : kvErrorReply(put.error);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -498,8 +631,7 @@ class RespHandler implements ProtocolHandler<RespCommand> {
     const noKeys = [0, 0, 0] as const;
     const oneKey = [1, 1, 1] as const;
     const allKeys = [1, -1, 1] as const;
-    const ttl = (feature: string): Run => () => notYet(feature, 'TTL');
-    const counter = (feature: string): Run => () => notYet(feature, 'counters');
+    const counter = (sign: 1 | -1, byArgument: boolean): Run => (a) => this.increment(a, sign, byArgument);
     const table: Array<readonly [string, CommandSpec]> = [
       ['GET', { arity: 2, flags: ['readonly', 'fast'], keys: oneKey, run: (a) => this.get(a) }],
       ['SET', { arity: -3, flags: ['write'], keys: oneKey, run: (a) => this.set(a) }],
@@ -509,19 +641,19 @@ class RespHandler implements ProtocolHandler<RespCommand> {
       ['EXISTS', { arity: -2, flags: ['readonly', 'fast'], keys: allKeys, run: (a) => this.existsCommand(a) }],
       ['MGET', { arity: -2, flags: ['readonly', 'fast'], keys: allKeys, run: (a) => this.mget(a) }],
       ['MSET', { arity: -3, flags: ['write'], keys: [1, -1, 2], run: (a) => this.mset(a) }],
-      ['TTL', { arity: 2, flags: ['readonly', 'fast'], keys: oneKey, run: (a) => this.ttl(a) }],
-      ['PTTL', { arity: 2, flags: ['readonly', 'fast'], keys: oneKey, run: (a) => this.ttl(a) }],
-      ['SETEX', { arity: 4, flags: ['write'], keys: oneKey, run: ttl('SETEX (key expiry)') }],
-      ['PSETEX', { arity: 4, flags: ['write'], keys: oneKey, run: ttl('PSETEX (key expiry)') }],
-      ['EXPIRE', { arity: -3, flags: ['write', 'fast'], keys: oneKey, run: ttl('EXPIRE (key expiry)') }],
-      ['PEXPIRE', { arity: -3, flags: ['write', 'fast'], keys: oneKey, run: ttl('PEXPIRE (key expiry)') }],
-      ['EXPIREAT', { arity: -3, flags: ['write', 'fast'], keys: oneKey, run: ttl('EXPIREAT (key expiry)') }],
-      ['PEXPIREAT', { arity: -3, flags: ['write', 'fast'], keys: oneKey, run: ttl('PEXPIREAT (key expiry)') }],
-      ['INCR', { arity: 2, flags: ['write', 'fast'], keys: oneKey, run: counter('INCR') }],
-      ['INCRBY', { arity: 3, flags: ['write', 'fast'], keys: oneKey, run: counter('INCRBY') }],
-      ['INCRBYFLOAT', { arity: 3, flags: ['write', 'fast'], keys: oneKey, run: counter('INCRBYFLOAT') }],
-      ['DECR', { arity: 2, flags: ['write', 'fast'], keys: oneKey, run: counter('DECR') }],
-      ['DECRBY', { arity: 3, flags: ['write', 'fast'], keys: oneKey, run: counter('DECRBY') }],
+      ['TTL', { arity: 2, flags: ['readonly', 'fast'], keys: oneKey, run: (a) => this.ttl(a, 1000) }],
+      ['PTTL', { arity: 2, flags: ['readonly', 'fast'], keys: oneKey, run: (a) => this.ttl(a, 1) }],
+      ['SETEX', { arity: 4, flags: ['write'], keys: oneKey, run: (a) => this.setex(a, 'EX') }],
+      ['PSETEX', { arity: 4, flags: ['write'], keys: oneKey, run: (a) => this.setex(a, 'PX') }],
+      ['EXPIRE', { arity: -3, flags: ['write', 'fast'], keys: oneKey, run: (a) => this.expire(a, 'EX') }],
+      ['PEXPIRE', { arity: -3, flags: ['write', 'fast'], keys: oneKey, run: (a) => this.expire(a, 'PX') }],
+      ['EXPIREAT', { arity: -3, flags: ['write', 'fast'], keys: oneKey, run: (a) => this.expire(a, 'EXAT') }],
+      ['PEXPIREAT', { arity: -3, flags: ['write', 'fast'], keys: oneKey, run: (a) => this.expire(a, 'PXAT') }],
+      ['INCR', { arity: 2, flags: ['write', 'fast'], keys: oneKey, run: counter(1, false) }],
+      ['INCRBY', { arity: 3, flags: ['write', 'fast'], keys: oneKey, run: counter(1, true) }],
+      ['INCRBYFLOAT', { arity: 3, flags: ['write', 'fast'], keys: oneKey, run: () => answer(errorReply('ERR ringkv: INCRBYFLOAT is not supported: counters are integers (a PN-counter CRDT)')) }],
+      ['DECR', { arity: 2, flags: ['write', 'fast'], keys: oneKey, run: counter(-1, false) }],
+      ['DECRBY', { arity: 3, flags: ['write', 'fast'], keys: oneKey, run: counter(-1, true) }],
       ['PING', { arity: -1, flags: ['fast'], keys: noKeys, run: (a) => (a.length > 2 ? wrongArity('ping') : this.ping(a)) }],
       ['ECHO', { arity: 2, flags: ['fast'], keys: noKeys, run: (a) => answer(bulkReply(a[1]!)) }],
       ['SELECT', { arity: 2, flags: ['fast'], keys: noKeys, run: (a) => this.select(a) }],

@@ -17,6 +17,10 @@ export interface WorkerInit {
   readonly nodeName: string;
   /** Fault tests: open the store through a fault-injecting file layer and accept injectFault. */
   readonly faultInjection: boolean;
+  /** How often the worker sweeps its partitions for expired objects to remove; 0: never. */
+  readonly ttlPurgeIntervalMs: number;
+  /** Objects a purge sweep reads per step before the worker serves its mailboxes again. */
+  readonly ttlPurgeChunkKeys: number;
 }
 
 export interface RequestBatch {
@@ -51,6 +55,9 @@ export interface WorkerStats {
   readonly mailboxDepthMax: number;
   readonly requestsHandled: number;
   readonly repliesAwaitingDurability: number;
+  /** Expired objects the background purge removed since the worker started (docs/ttl.md). */
+  readonly ttlPurged: number;
+  readonly ttlPurgeSweeps: number;
   readonly storage: ReturnType<import('../storage/worker-store.js').WorkerStore['stats']>;
 }
 
@@ -100,6 +107,13 @@ export interface VnodeTreesStats {
   readonly rebuildChunks: number | null;
 }
 
+export interface ReapScan {
+  readonly candidates: readonly { readonly key: Uint8Array; readonly value: Uint8Array }[];
+  readonly young: number;
+  readonly done: boolean;
+  readonly resumeAfterHex: string | undefined;
+}
+
 /** The control-plane API each worker exposes through comlink. */
 export interface WorkerControl {
   stats(): WorkerStats;
@@ -111,6 +125,12 @@ export interface WorkerControl {
   foldBatch(partition: number, afterKeyHex: string | undefined, maxItems: number, maxBytes: number): { items: { key: Uint8Array; value: Uint8Array }[]; done: boolean; resumeAfterHex: string | undefined };
   /** Objects stored for the partition (those committed to LMDB). */
   countKeys(partition: number): number;
+  /**
+   * Tombstone reaping: judges up to `maxItems` objects of the partition after `afterKey` (hex), in
+   * key order (see judgeStored in src/core/reaping.ts); returns the tombstones old enough to reap
+   * and how many younger ones it passed.
+   */
+  reapScan(partition: number, partitionCount: number, afterKeyHex: string | undefined, maxItems: number, reapBeforeMs: number): ReapScan;
   /**
    * Removes every object of a partition this node no longer owns, durably, and gives its vnode a
    * fresh causal identity (should the partition come back, it must not reuse the old one).

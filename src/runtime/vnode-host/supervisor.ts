@@ -8,7 +8,7 @@ import type { ExchangeAnswer, ExchangeRequest, TreeId } from '../../core/aae-exc
 import type { VnodeReply, VnodeRequest } from '../../core/messages.js';
 import { type RestartIntensity, decideRestart } from '../../core/supervision.js';
 import type { VnodeRouter } from '../../../actors/ports.js';
-import type { TreesConfig, WorkerControl, WorkerInit, WorkerStats } from './protocol.js';
+import type { ReapScan, TreesConfig, WorkerControl, WorkerInit, WorkerStats } from './protocol.js';
 import { WorkerHandle } from './worker-handle.js';
 
 export interface SupervisorOptions {
@@ -116,6 +116,11 @@ export class Supervisor implements VnodeRouter {
   /** Handoff: one batch of a partition's objects in key order (see WorkerControl.foldBatch). */
   foldBatch(partition: number, afterKeyHex: string | undefined, maxItems: number, maxBytes: number): Promise<ReturnType<WorkerControl['foldBatch']>> {
     return this.handles[this.workerOf(partition)]!.controlPlane.foldBatch(partition, afterKeyHex, maxItems, maxBytes);
+  }
+
+  /** Tombstone reaping: one batch of a partition's reapable tombstones (see WorkerControl.reapScan). */
+  reapScan(partition: number, partitionCount: number, afterKeyHex: string | undefined, maxItems: number, reapBeforeMs: number): Promise<ReapScan> {
+    return this.handles[this.workerOf(partition)]!.controlPlane.reapScan(partition, partitionCount, afterKeyHex, maxItems, reapBeforeMs);
   }
 
   countKeys(partition: number): Promise<number> {

@@ -15,11 +15,14 @@ import type { MessagePort } from 'node:worker_threads';
 import type { VnodeStoragePort } from '../../../actors/ports.js';
 import { VnodeActor, ensureActorId } from '../../../actors/vnode.js';
 import type { VnodePut, VnodeReply, VnodeRequest } from '../../core/messages.js';
+import { type StoredJudgement, judgeStored } from '../../core/reaping.js';
+import { DecodeError } from '../../core/codec.js';
 import { StorageFailedError, StorageOverloadError, WorkerStore } from '../storage/worker-store.js';
 import { FaultyWalFileSystem } from '../storage/faulty-wal-file.js';
 import { createLogger } from '../log.js';
-import type { MainToWorker, WorkerControl, WorkerInit, WorkerStats, WorkerToMain } from './protocol.js';
+import type { MainToWorker, ReapScan, WorkerControl, WorkerInit, WorkerStats, WorkerToMain } from './protocol.js';
 import { VnodeTrees } from './vnode-trees.js';
+import { TtlPurger } from './ttl-purge.js';
 
 /** How many requests one vnode handles per turn before yielding to the others and to I/O. */
 const drainBudgetPerVnode = 256;
@@ -74,6 +77,11 @@ const storage: VnodeStoragePort = {
     trees.onWrite(partition, key, value);
     return lsn;
   },
+  remove: (partition, key) => {
+    const lsn = store.remove(partition, key);
+    trees.onWrite(partition, key, undefined);
+    return lsn;
+  },
 };
 
 const actors = new Map<number, VnodeActor>();
@@ -88,9 +96,26 @@ if (cleanShutdown) {
 for (const partition of init.partitions) {
   const { actorId, lsn } = ensureActorId(partition, store, () => randomBytes(9).toString('base64url'), !cleanShutdown);
   actorIdLsn = Math.max(actorIdLsn, lsn);
-  actors.set(partition, new VnodeActor(partition, actorId, storage));
+  actors.set(partition, new VnodeActor(partition, actorId, storage, () => Date.now()));
   mailboxes.set(partition, []);
 }
+
+// Expired objects read as not found wherever they are; this only frees their space, one bounded
+// chunk per turn, each removal through the vnode so that a write racing the scan is kept.
+const ttlPurger = new TtlPurger({
+  source: store,
+  partitions: () => [...actors.keys()],
+  purge: (partition, key, value) => !closing && actors.get(partition)!.removeIfUnchanged(key, value).removed,
+  yieldTurn: () => new Promise((resolve) => setImmediate(resolve)),
+  nowMs: () => Date.now(),
+  chunkKeys: init.ttlPurgeChunkKeys,
+});
+const ttlPurgeTimer =
+  init.ttlPurgeIntervalMs > 0
+    ? setInterval(() => {
+        ttlPurger.sweep().catch((error: unknown) => log.error({ err: (error as Error).message }, 'purging expired objects failed; retried at the next interval'));
+      }, init.ttlPurgeIntervalMs).unref()
+    : undefined;
 
 let outbox: VnodeReply[] = [];
 let flushScheduled = false;
@@ -246,6 +271,7 @@ const control: WorkerControl = {
       mailboxDepthMax,
       requestsHandled,
       repliesAwaitingDurability: awaitingDurability.length,
+      ...ttlPurger.stats(),
       storage: store.stats(),
     };
   },
@@ -257,6 +283,23 @@ const control: WorkerControl = {
   },
   countKeys(partition: number): number {
     return store.countObjects(partition);
+  },
+  reapScan(partition: number, partitionCount: number, afterKeyHex: string | undefined, maxItems: number, reapBeforeMs: number): ReapScan {
+    const batch = store.foldBatch(partition, afterKeyHex === undefined ? undefined : Buffer.from(afterKeyHex, 'hex'), maxItems, 16 << 20);
+    const candidates: { key: Uint8Array; value: Uint8Array }[] = [];
+    let young = 0;
+    for (const item of batch.items) {
+      let judged: StoredJudgement;
+      try {
+        judged = judgeStored(item.key, item.value, partition, partitionCount, reapBeforeMs);
+      } catch (error) {
+        if (!(error instanceof DecodeError)) throw error;
+        continue;
+      }
+      if (judged === 'young') young++;
+      else if (judged === 'candidate') candidates.push({ key: new Uint8Array(item.key), value: new Uint8Array(item.value) });
+    }
+    return { candidates, young, done: batch.done, resumeAfterHex: batch.resumeAfter?.toString('hex') };
   },
   async dropPartition(partition: number): Promise<{ removed: number }> {
     if (!actors.has(partition)) throw new Error(`partition ${partition} is not hosted by worker ${init.workerIndex}`);
@@ -276,7 +319,7 @@ const control: WorkerControl = {
       await waitDurable(lastLsn);
     }
     const { actorId, lsn } = ensureActorId(partition, store, () => randomBytes(9).toString('base64url'), true);
-    actors.set(partition, new VnodeActor(partition, actorId, storage));
+    actors.set(partition, new VnodeActor(partition, actorId, storage, () => Date.now()));
     await waitDurable(Math.max(lastLsn, lsn));
     log.info({ partition, removed, actorId }, 'dropped a partition this node no longer owns');
     return { removed };
@@ -304,6 +347,8 @@ const control: WorkerControl = {
   async close(): Promise<void> {
     closing = true;
     trees.stop();
+    ttlPurger.stop();
+    if (ttlPurgeTimer !== undefined) clearInterval(ttlPurgeTimer);
     drain();
     await store.close();
     if (store.failure === undefined) {

@@ -11,7 +11,7 @@ import { decodeObject, encodeObject, encodeStorageKey } from '../../../src/core/
 import type { VnodeReply } from '../../../src/core/messages.js';
 import { type KvObject, applyWrite, emptyObject, mergeObjects, sameVersion } from '../../../src/core/object.js';
 import { partitionOf, preferencePartitions } from '../../../src/core/ring.js';
-import { applyReplicate } from '../../../src/core/vnode.js';
+import { replicateAt } from '../../../src/core/vnode.js';
 import { AntiEntropy, type AntiEntropyOptions, type TreeHost } from '../../../src/runtime/cluster/anti-entropy.js';
 import type { UnnumberedRequest } from '../../../src/runtime/cluster/router.js';
 import type { PeerMessage } from '../../../src/runtime/peer/messages.js';
@@ -75,6 +75,10 @@ class MemoryStore implements FoldSource {
     items.set(Buffer.from(key).toString('hex'), { key, value });
   }
 
+  remove(partition: number, key: Uint8Array): void {
+    this.partitions.get(partition)?.delete(Buffer.from(key).toString('hex'));
+  }
+
   foldBatch(partition: number, afterKey: Uint8Array | undefined, maxItems: number): ReturnType<FoldSource['foldBatch']> {
     const after = afterKey === undefined ? undefined : Buffer.from(afterKey);
     const rest = [...(this.partitions.get(partition)?.values() ?? [])].sort((a, b) => Buffer.compare(a.key, b.key)).filter((i) => after === undefined || Buffer.compare(i.key, after) > 0);
@@ -98,7 +102,11 @@ class FakeNode {
   rebuildsInFlightMax = 0;
   refusals: PeerMessage[] = [];
 
-  constructor(readonly name: string) {}
+  /** The vnode's clock, against which expiry is judged when merging (docs/ttl.md). */
+  constructor(
+    readonly name: string,
+    private readonly nowMs: () => number = () => 0,
+  ) {}
 
   write(partition: number, key: Uint8Array, value: Uint8Array): void {
     this.store.put(partition, key, value);
@@ -125,9 +133,13 @@ class FakeNode {
     const base = { requestId: -1, partition: request.partition };
     if (request.type === 'VnodeGet') return { type: 'VnodeGetReply', ...base, object: this.store.get(request.partition, request.storageKey) };
     if (request.type !== 'VnodeReplicate') throw new Error(`unexpected ${request.type}`);
-    const merged = applyReplicate(this.store.get(request.partition, request.storageKey), request.object);
-    if (merged !== undefined) this.write(request.partition, request.storageKey, merged);
-    return { type: 'VnodeReplicateReply', ...base, changed: merged !== undefined };
+    const outcome = replicateAt(this.store.get(request.partition, request.storageKey), request.object, this.nowMs());
+    if (outcome.kind === 'store') this.write(request.partition, request.storageKey, outcome.bytes);
+    if (outcome.kind === 'purge') {
+      this.store.remove(request.partition, request.storageKey);
+      this.trees.onWrite(request.partition, request.storageKey, undefined);
+    }
+    return { type: 'VnodeReplicateReply', ...base, changed: outcome.kind !== 'unchanged' };
   }
 }
 
@@ -137,7 +149,7 @@ class FakeCluster {
   private seed = 42;
 
   constructor(private readonly overrides: Partial<AntiEntropyOptions> = {}) {
-    for (const name of names) this.nodes.set(name, new FakeNode(name));
+    for (const name of names) this.nodes.set(name, new FakeNode(name, () => this.clock.nowMs()));
     for (const node of this.nodes.values()) node.ae = new AntiEntropy(this.options(node));
   }
 
@@ -355,4 +367,28 @@ test('a node answers exchange requests only for partitions it owns', async (t) =
   await turn();
   t.like(replies[1], { kind: 'aaeAnswer', requestId: 6, answer: { reason: 'unavailable' } }, 'owned, but its trees are not tracked yet');
   t.like(AntiEntropy.refuse('n9', { kind: 'aaeRequest', requestId: 7, partition: 1, tree: { primaryPartition: 0, nVal: 3 }, request }), { answer: { reason: 'unavailable', message: 'anti-entropy is off on n9' } });
+});
+
+test('an expired object is never repaired back: the replicas holding it drop it, and the exchanges go quiet', async (t) => {
+  const cluster = new FakeCluster();
+  const expiresAtMs = cluster.clock.now + 500;
+  const keys: Uint8Array[] = [];
+  for (let i = 0; i < 12; i++) {
+    const key = encodeStorageKey({ type: 'default', bucket: new TextEncoder().encode('b'), key: new TextEncoder().encode(`ttl-${i}`) });
+    keys.push(key);
+    const object = applyWrite(emptyObject, { context: [], content: { value: new TextEncoder().encode('v'), contentType: 'text/plain', userMeta: [] }, deleted: false, expiresAtMs }, 'writer', 1000);
+    // Only the first replica got the write (the others missed it, or purged it already).
+    const first = preferencePartitions(partitionOf(key, Q), nVal, Q)[0]!;
+    cluster.node(ownerOf(first)).write(first, key, encodeObject(object));
+  }
+  await cluster.clock.advance(600);
+  cluster.start();
+  await cluster.clock.advance(6000);
+  const held = keys.flatMap((key) => [...cluster.nodes.values()].flatMap((node) => [...node.store.partitions.keys()].filter((p) => node.store.get(p, key) !== undefined)));
+  t.deepEqual(held, [], 'no replica holds an expired key: none was copied, the holders dropped theirs');
+  t.true(cluster.rootsAgree());
+  const differing = cluster.sum('keysDiffering');
+  await cluster.clock.advance(3000);
+  t.is(cluster.sum('keysDiffering'), differing, 'no endless repairs');
+  cluster.stop();
 });

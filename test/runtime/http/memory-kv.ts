@@ -5,22 +5,44 @@
 
 import { DecodeError, decodeContext, encodeContext, decodeStorageKey, encodeStorageKey } from '../../../src/core/codec.js';
 import { type KvError, type KvErrorCode, type Result, fail, ok } from '../../../src/core/errors.js';
-import type { DeleteReply, DeleteRequest, GetReply, GetRequest, KvService, ListBucketsRequest, ListKeysRequest, NewContent, ObjectKey, PutReply, PutRequest } from '../../../src/core/kv.js';
-import { type KvObject, applyWrite, emptyObject, isDeleted, liveSiblings, mergeObjects, toContent } from '../../../src/core/object.js';
+import type { Datatype } from '../../../src/core/bucket.js';
+import { applyDatatypeOp, datatypeOfType, objectValue, opOfUpdate } from '../../../src/core/datatype.js';
+import type {
+  DatatypeFetchReply,
+  DatatypeFetchRequest,
+  DatatypeUpdateReply,
+  DatatypeUpdateRequest,
+  DeleteReply,
+  DeleteRequest,
+  GetReply,
+  GetRequest,
+  KvService,
+  ListBucketsRequest,
+  ListKeysRequest,
+  NewContent,
+  ObjectKey,
+  PutReply,
+  PutRequest,
+} from '../../../src/core/kv.js';
+import { type KvObject, applyWrite, emptyObject, isDeleted, liveSiblings, mergeObjects, toContent, withoutExpired } from '../../../src/core/object.js';
 import { type VersionVector, emptyVv } from '../../../src/core/version-vector.js';
 
-export type MemoryKvOperation = 'get' | 'put' | 'delete';
+export type MemoryKvOperation = 'get' | 'put' | 'delete' | 'fetchDatatype' | 'updateDatatype';
 
 export type MemoryKvCall =
   | { readonly op: 'get'; readonly request: GetRequest }
   | { readonly op: 'put'; readonly request: PutRequest }
-  | { readonly op: 'delete'; readonly request: DeleteRequest };
+  | { readonly op: 'delete'; readonly request: DeleteRequest }
+  | { readonly op: 'fetchDatatype'; readonly request: DatatypeFetchRequest }
+  | { readonly op: 'updateDatatype'; readonly request: DatatypeUpdateRequest };
 
 export interface MemoryKvOptions {
   /** The replica's actor id, stamped on every dot. */
   readonly actor?: string;
   readonly nowMs?: () => number;
   readonly bucketTypes?: readonly string[];
+  /** The data type of each type that holds one; by default "counters" and "sets". */
+  readonly datatypes?: Readonly<Record<string, Datatype>>;
 }
 
 const tombstone: NewContent = { value: new Uint8Array(0), contentType: 'application/octet-stream', userMeta: [] };
@@ -39,12 +61,14 @@ export class MemoryKv implements KvService {
   private readonly actor: string;
   private readonly nowMs: () => number;
   private readonly bucketTypes: ReadonlySet<string>;
+  private readonly datatypes: ReadonlyMap<string, Datatype>;
 
   constructor(options: MemoryKvOptions = {}) {
     this.actor = options.actor ?? 'memory-1';
     let tick = 1_700_000_000_000;
     this.nowMs = options.nowMs ?? (() => (tick += 1000));
-    this.bucketTypes = new Set(options.bucketTypes ?? ['default', 'typed']);
+    this.datatypes = new Map(Object.entries(options.datatypes ?? { counters: 'counter', sets: 'set' }));
+    this.bucketTypes = new Set([...(options.bucketTypes ?? ['default', 'typed']), ...this.datatypes.keys()]);
   }
 
   /** The next call (of `op`, or of any operation) answers this error instead. */
@@ -73,10 +97,10 @@ export class MemoryKv implements KvService {
     this.calls.push({ op: 'get', request });
     const refused = await this.refuse('get', request.key);
     if (refused !== undefined) return refused;
-    const object = this.objects.get(this.storageKey(request.key));
+    const object = this.visible(this.objects.get(this.storageKey(request.key)));
     if (object === undefined) return ok({ found: false, context: undefined });
     const context = encodeContext(object.vv);
-    if (isDeleted(object)) return ok({ found: false, context });
+    if (isDeleted(object) || object.siblings.length === 0) return ok({ found: false, context });
     return ok({ found: true, contents: liveSiblings(object).map(toContent), context });
   }
 
@@ -86,13 +110,15 @@ export class MemoryKv implements KvService {
     if (refused !== undefined) return refused;
     const context = this.decode(request.context);
     if (!context.ok) return context;
-    const current = this.objects.get(this.storageKey(request.key)) ?? emptyObject;
+    const datatype = this.datatypes.get(request.key.type);
+    if (datatype !== undefined) return fail('invalid_request', `bucket type "${request.key.type}" holds ${datatype}s: update them with a data-type update, not a plain put`);
+    const current = this.visible(this.objects.get(this.storageKey(request.key))) ?? emptyObject;
     if (request.ifNoneMatch === true && liveSiblings(current).length > 0) return fail('precondition_failed', 'the key has a value');
     if (request.ifNotModified === true) {
       if (request.context === undefined) return fail('invalid_request', 'if_not_modified needs the context the writer saw');
       if (!sameBytes(encodeContext(current.vv), request.context)) return fail('precondition_failed', 'the key changed since the context was read');
     }
-    const stored = this.write(request.key, current, context.value, request.content, false);
+    const stored = this.write(request.key, current, context.value, request.content, false, request.ttlMs);
     const contents = request.returnBody === true ? liveSiblings(stored).map(toContent) : undefined;
     return ok({ context: encodeContext(stored.vv), contents });
   }
@@ -108,8 +134,47 @@ export class MemoryKv implements KvService {
     return ok({ context: encodeContext(stored.vv) });
   }
 
-  private write(key: ObjectKey, current: KvObject, context: VersionVector, content: NewContent, deleted: boolean): KvObject {
-    const written = applyWrite(current, { context, content, deleted }, this.actor, this.nowMs());
+  async fetchDatatype(request: DatatypeFetchRequest): Promise<Result<DatatypeFetchReply>> {
+    this.calls.push({ op: 'fetchDatatype', request });
+    const refused = await this.refuse('fetchDatatype', request.key);
+    if (refused !== undefined) return refused;
+    const datatype = datatypeOfType(request.key.type, this.datatypes.get(request.key.type), request.legacyCounter ?? false);
+    if (!datatype.ok) return datatype;
+    const value = objectValue(this.objects.get(this.storageKey(request.key)) ?? emptyObject, datatype.value);
+    return value.ok ? ok({ datatype: datatype.value, value: value.value }) : value;
+  }
+
+  async updateDatatype(request: DatatypeUpdateRequest): Promise<Result<DatatypeUpdateReply>> {
+    this.calls.push({ op: 'updateDatatype', request });
+    const refused = await this.refuse('updateDatatype', request.key);
+    if (refused !== undefined) return refused;
+    const datatype = datatypeOfType(request.key.type, this.datatypes.get(request.key.type), request.legacyCounter ?? false);
+    if (!datatype.ok) return datatype;
+    const op = opOfUpdate(request.key.type, datatype.value, request.update);
+    if (!op.ok) return op;
+    const current = this.objects.get(this.storageKey(request.key)) ?? emptyObject;
+    const written = applyDatatypeOp(current, op.value, this.actor, this.nowMs());
+    if (!written.ok) return written;
+    this.objects.set(this.storageKey(request.key), written.value);
+    this.writes++;
+    if (request.returnBody !== true) return ok({ datatype: datatype.value, value: undefined });
+    const value = objectValue(written.value, datatype.value);
+    return value.ok ? ok({ datatype: datatype.value, value: value.value }) : value;
+  }
+
+  /**
+   * The object as a reader sees it (expired siblings dropped, as the node's coordinator does). The
+   * clock is read only for objects that carry an expiry: the default clock ticks on every read.
+   */
+  private visible(object: KvObject | undefined): KvObject | undefined {
+    if (object === undefined || !object.siblings.some((s) => s.expiresAtMs !== undefined)) return object;
+    return withoutExpired(object, this.nowMs());
+  }
+
+  private write(key: ObjectKey, current: KvObject, context: VersionVector, content: NewContent, deleted: boolean, ttlMs?: number): KvObject {
+    const nowMs = this.nowMs();
+    const expiry = ttlMs === undefined || ttlMs === 0 || deleted ? {} : { expiresAtMs: nowMs + ttlMs };
+    const written = applyWrite(current, { context, content, deleted, ...expiry }, this.actor, nowMs);
     // What a replica does with the coordinator's result: merge it into what it holds.
     const stored = mergeObjects(current, written);
     this.objects.set(this.storageKey(key), stored);

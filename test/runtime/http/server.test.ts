@@ -114,6 +114,7 @@ test('every KvService error code answers the status of the table', async (t) => 
     key_too_large: 400,
     value_too_large: 413,
     too_many_siblings: 409,
+    object_too_large: 413,
     precondition_failed: 412,
     overload: 503,
     timeout: 504,

@@ -166,7 +166,7 @@ test('basho: the preference list is n_val partitions on this node', async (t) =>
 test('basho: an unknown bucket type is an error naming it; data types are refused clearly', async (t) => {
   t.regex(await errorOf(state.basho.fetch({ bucketType: 'nope', bucket: 'b', key: 'k' })), /unknown_bucket_type.*"nope"/);
   t.regex(await errorOf(state.basho.bucketTypeProps({ bucketType: 'nope' })), /unknown_bucket_type.*"nope"/);
-  t.regex(await errorOf(state.basho.fetchCounter({ bucketType: 'counters', bucket: 'b', key: 'k' })), /data types arrive with the data-types work/);
+  t.regex(await errorOf(state.basho.fetchCounter({ bucketType: 'counters', bucket: 'b', key: 'k' })), /unknown_bucket_type.*"counters"/);
 });
 
 // no-riak
@@ -253,8 +253,8 @@ test('no-riak: bucket properties; setting the current ones succeeds, a change is
   t.regex(await errorOf(state.noRiak.setBucket({ bucket, props: { n_val: 5 } })), /per bucket type; change the type instead.*n_val/);
 });
 
-test('no-riak: an unknown bucket type and a data-type request are errors with clear messages', async (t) => {
+test('no-riak: an unknown bucket type and a data-type request on a type without one are errors with clear messages', async (t) => {
   t.regex(await errorOf(state.noRiak.get({ type: 'nope', bucket: 'b', key: 'k' })), /unknown_bucket_type.*"nope"/);
   t.regex(await errorOf(state.noRiak.listKeys({ type: 'nope', bucket: 'b' })), /unknown_bucket_type.*"nope"/);
-  t.regex(await errorOf(state.noRiak.getCounter({ bucket: 'b', key: 'k' })), /data types arrive with the data-types work/);
+  t.regex(await errorOf(state.noRiak.dtFetch({ type: 'default', bucket: 'b', key: 'k' })), /holds no data type/);
 });

@@ -120,11 +120,20 @@ test('a request missing a required field is undecodable', (t) => {
   if (result.kind === 'error') t.regex(errmsgOf(result.reply), /missing required 'key'/);
 });
 
-test('security and data-type requests are recognised and refused with a reason', (t) => {
-  for (const code of [MessageCode.AuthReq, MessageCode.StartTls, MessageCode.CounterGetReq, MessageCode.DtFetchReq, MessageCode.DtUpdateReq, MessageCode.CounterUpdateReq]) {
+test('security requests are recognised and refused with a reason', (t) => {
+  for (const code of [MessageCode.AuthReq, MessageCode.StartTls]) {
     const result = parseFrame(encodeFrame(code, b('ignored')), maxFrameBytes);
     t.true(result.kind === 'frame' && result.request.kind === 'not_available', `code ${code}`);
   }
+});
+
+test('data-type requests decode into their own kinds', (t) => {
+  const fetch = parseFrame(encodeFrame(MessageCode.DtFetchReq, encodeMessage('DtFetchReq', { bucket: b('b'), key: b('k'), type: b('counters') })), maxFrameBytes);
+  t.true(fetch.kind === 'frame' && fetch.request.kind === 'dt_fetch');
+  const update = parseFrame(encodeFrame(MessageCode.DtUpdateReq, encodeMessage('DtUpdateReq', { bucket: b('b'), type: b('sets'), op: { set_op: { adds: [b('x')] } } })), maxFrameBytes);
+  t.true(update.kind === 'frame' && update.request.kind === 'dt_update');
+  const legacy = parseFrame(encodeFrame(MessageCode.CounterUpdateReq, encodeMessage('RpbCounterUpdateReq', { bucket: b('b'), key: b('k'), amount: -2 })), maxFrameBytes);
+  t.true(legacy.kind === 'frame' && legacy.request.kind === 'counter_update' && legacy.request.message.amount === -2);
 });
 
 test('false and 0 are sent, not dropped: Riak clients tell them from absent', (t) => {

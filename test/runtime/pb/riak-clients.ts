@@ -43,6 +43,9 @@ interface BashoClientRaw {
   resetBucketProps(options: object, cb: Callback<boolean>): void;
   fetchPreflist(options: object, cb: Callback<{ preflist: Array<{ partition: number; node: string; primary: boolean }> }>): void;
   fetchCounter(options: object, cb: Callback<unknown>): void;
+  updateCounter(options: object, cb: Callback<{ counterValue?: number }>): void;
+  fetchSet(options: object, cb: Callback<{ values: string[]; context: Buffer | null; isNotFound: boolean }>): void;
+  updateSet(options: object, cb: Callback<{ values?: string[]; context?: Buffer }>): void;
   stop(cb: Callback<unknown>): void;
 }
 
@@ -91,6 +94,9 @@ export class BashoClient {
   resetBucketProps = (options: object) => call<boolean>((cb) => this.raw.resetBucketProps(options, cb));
   preflist = (options: object) => call<{ preflist: Array<{ partition: number; node: string; primary: boolean }> }>((cb) => this.raw.fetchPreflist(options, cb));
   fetchCounter = (options: object) => call<unknown>((cb) => this.raw.fetchCounter(options, cb));
+  updateCounter = (options: object) => call<{ counterValue?: number }>((cb) => this.raw.updateCounter(options, cb));
+  fetchSet = (options: object) => call<{ values: string[]; context: Buffer | null; isNotFound: boolean }>((cb) => this.raw.fetchSet(options, cb));
+  updateSet = (options: object) => call<{ values?: string[]; context?: Buffer }>((cb) => this.raw.updateSet(options, cb));
   stop = () => call<unknown>((cb) => this.raw.stop(cb));
 }
 
@@ -121,6 +127,8 @@ export interface NoRiakClient {
   getBucket(params: object): Promise<Record<string, unknown>>;
   setBucket(params: object): Promise<unknown>;
   getCounter(params: object): Promise<unknown>;
+  updateCounter(params: object): Promise<unknown>;
+  dtFetch(params: object): Promise<unknown>;
   end(): Promise<unknown>;
 }
 

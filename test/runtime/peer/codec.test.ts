@@ -22,7 +22,7 @@ const arbVv: fc.Arbitrary<VersionVector> = fc
   .uniqueArray(arbString, { maxLength: 4 })
   .chain((actors) => fc.tuple(...actors.sort().map((actor) => arbUint.map((n) => ({ actor, counter: Math.max(1, n) })))));
 const errorCodes: KvErrorCode[] = [
-  'invalid_request', 'unknown_bucket_type', 'key_too_large', 'value_too_large', 'too_many_siblings', 'precondition_failed',
+  'invalid_request', 'unknown_bucket_type', 'key_too_large', 'value_too_large', 'too_many_siblings', 'object_too_large', 'precondition_failed',
   'overload', 'timeout', 'insufficient_vnodes', 'worker_unavailable', 'storage_failed', 'shutting_down',
 ];
 const header = { requestId: arbInt, partition: arbUint32 };
@@ -40,10 +40,18 @@ const arbRequest = fc.oneof(
     ifNoneMatch: fc.boolean(),
     ifNotModified: fc.boolean(),
     maxSiblings: arbUint32,
+    maxObjectBytes: arbUint,
     lastWriteWins: fc.boolean(),
     allowMult: fc.boolean(),
     localReplicas: fc.array(arbUint32, { maxLength: 4 }),
-  }),
+    op: fc.record({
+      datatype: fc.constantFrom('counter' as const, 'set' as const),
+      increment: arbInt,
+      adds: fc.array(arbBytes, { maxLength: 3 }),
+      removes: fc.array(arbBytes, { maxLength: 3 }),
+      context: fc.option(arbBytes, { nil: undefined }),
+    }),
+  }, { requiredKeys: ['type', 'requestId', 'partition', 'storageKey', 'context', 'content', 'deleted', 'nowMs', 'ifNoneMatch', 'ifNotModified', 'maxSiblings', 'lastWriteWins', 'allowMult', 'localReplicas'] }),
   fc.record({ type: fc.constant('VnodeReplicate' as const), ...header, storageKey: arbBytes, object: arbBytes, fallback: fc.constant(true) }),
   fc.record({ type: fc.constant('VnodeReplicate' as const), ...header, storageKey: arbBytes, object: arbBytes }),
   fc.record({ type: fc.constant('VnodeList' as const), ...header, bucketType: arbString, bucket: fc.option(arbBytes, { nil: undefined }) }),

@@ -94,14 +94,14 @@ test('SET NX that loses at the replica (precondition_failed) answers nil; other 
   t.is(await send('SET', 'k', 'v'), '-ERR precondition_failed: changed\r\n');
 });
 
-test('SET options: syntax errors as Redis has them; expiry is not supported yet; KEEPTTL is accepted', async (t) => {
+test('SET options: syntax errors as Redis has them; KEEPTTL is accepted', async (t) => {
   const { send } = setup();
   t.is(await send('SET', 'k', 'v', 'NX', 'XX'), '-ERR syntax error\r\n');
   t.is(await send('SET', 'k', 'v', 'BOGUS'), '-ERR syntax error\r\n');
   t.is(await send('SET', 'k', 'v', 'EX'), '-ERR syntax error\r\n');
   t.is(await send('SET', 'k', 'v', 'EX', '10', 'PX', '5'), '-ERR syntax error\r\n');
-  t.is(await send('SET', 'k', 'v', 'ex', '10'), '-ERR ringkv: SET EX (key expiry) is not supported yet (TTL arrives with the data-types work)\r\n');
-  t.is(await send('SET', 'k', 'v', 'PX', '10'), '-ERR ringkv: SET PX (key expiry) is not supported yet (TTL arrives with the data-types work)\r\n');
+  t.is(await send('SET', 'k', 'v', 'EX', 'ten'), '-ERR value is not an integer or out of range\r\n');
+  t.is(await send('SET', 'k', 'v', 'PX', '0'), "-ERR invalid expire time in 'set' command\r\n");
   t.is(await send('SET', 'k', 'v', 'KEEPTTL'), '+OK\r\n');
 });
 
@@ -151,7 +151,7 @@ test('multi-key commands keep at most keyOpsInFlightMax keys in flight', async (
   t.throws(() => setup(counting, 0), { message: /keyOpsInFlightMax/ });
 });
 
-test('TTL and PTTL: -1 for a live key (nothing expires yet), -2 for a missing one', async (t) => {
+test('TTL and PTTL: -1 for a key without expiry, -2 for a missing one', async (t) => {
   const { send } = setup();
   await send('SET', 'k', 'v');
   t.is(await send('TTL', 'k'), ':-1\r\n');
@@ -160,14 +160,20 @@ test('TTL and PTTL: -1 for a live key (nothing expires yet), -2 for a missing on
   t.is(await send('PTTL', 'missing'), ':-2\r\n');
 });
 
-test('expiry and counters answer a clear not-yet error', async (t) => {
-  const { send } = setup();
-  t.is(await send('EXPIRE', 'k', '10'), '-ERR ringkv: EXPIRE (key expiry) is not supported yet (TTL arrives with the data-types work)\r\n');
-  t.is(await send('pexpire', 'k', '10'), '-ERR ringkv: PEXPIRE (key expiry) is not supported yet (TTL arrives with the data-types work)\r\n');
-  t.is(await send('SETEX', 'k', '10', 'v'), '-ERR ringkv: SETEX (key expiry) is not supported yet (TTL arrives with the data-types work)\r\n');
-  t.is(await send('INCR', 'k'), '-ERR ringkv: INCR is not supported yet (counters arrive with the data-types work)\r\n');
-  t.is(await send('DECRBY', 'k', '3'), '-ERR ringkv: DECRBY is not supported yet (counters arrive with the data-types work)\r\n');
+test('INCR, INCRBY, DECR and DECRBY update a counter that GET reads as a decimal string', async (t) => {
+  const kv = new MemoryKv();
+  const { send } = setup(kv);
+  t.is(await send('INCR', 'k'), ':1\r\n');
+  t.is(await send('INCRBY', 'k', '10'), ':11\r\n');
+  t.is(await send('DECR', 'k'), ':10\r\n');
+  t.is(await send('DECRBY', 'k', '-5'), ':15\r\n');
+  t.is(await send('GET', 'k'), '$2\r\n15\r\n');
+  t.deepEqual(kv.calls.filter((c) => c.op === 'updateDatatype').length, 4);
+  t.is(await send('INCRBY', 'k', 'ten'), '-ERR value is not an integer or out of range\r\n');
+  t.is(await send('INCRBYFLOAT', 'k', '1.5'), '-ERR ringkv: INCRBYFLOAT is not supported: counters are integers (a PN-counter CRDT)\r\n');
   t.is(await send('INCR'), "-ERR wrong number of arguments for 'incr' command\r\n");
+  t.is(await send('SET', 'plain', 'text'), '+OK\r\n');
+  t.regex(await send('INCR', 'plain'), /^-ERR invalid_request: .*not a counter/);
 });
 
 test('unknown commands and wrong arity are worded as Redis words them', async (t) => {

@@ -129,13 +129,21 @@ test('1000 pipelined commands are answered in order', async (t) => {
   }
 });
 
-test('INCR and EXPIRE answer clear errors; TTL is -1 for a key and -2 for none', async (t) => {
+test('INCR counts; SET EX and EXPIRE set a TTL; TTL is -1 for a key without one and -2 for none', async (t) => {
   const redis = await client();
   t.teardown(() => redis.disconnect());
-  await t.throwsAsync(redis.incr('counter'), { message: /^ERR ringkv: INCR is not supported yet \(counters arrive with the data-types work\)$/ });
-  await t.throwsAsync(redis.expire('counter', 10), { message: /^ERR ringkv: EXPIRE \(key expiry\) is not supported yet \(TTL arrives with the data-types work\)$/ });
-  await t.throwsAsync(redis.set('ttl-key', 'v', 'EX', 10), { message: /SET EX \(key expiry\) is not supported yet/ });
+  t.is(await redis.incr('counter'), 1);
+  t.is(await redis.incrby('counter', 41), 42);
+  t.is(await redis.get('counter'), '42');
+  t.is(await redis.expire('no-such-key', 10), 0, 'EXPIRE of a missing key');
+  t.is(await redis.set('ttl-ex', 'v', 'EX', 100), 'OK');
+  const left = await redis.ttl('ttl-ex');
+  t.true(left > 90 && left <= 100, `TTL ${left}`);
   await redis.set('ttl-key', 'v');
+  t.is(await redis.expire('ttl-key', 50), 1);
+  const pleft = await redis.pttl('ttl-key');
+  t.true(pleft > 40_000 && pleft <= 50_000, `PTTL ${pleft}`);
+  t.is(await redis.set('ttl-key', 'v'), 'OK', 'SET without EX drops the TTL (the type has no default)');
   t.is(await redis.ttl('ttl-key'), -1);
   t.is(await redis.pttl('ttl-key'), -1);
   t.is(await redis.ttl('ttl-missing'), -2);

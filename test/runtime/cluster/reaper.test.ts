@@ -1,0 +1,111 @@
+// The reaper's decisions with a fake ring, fake vnodes and a fake worker scan: what it skips, what
+// it confirms, and that a replica which changed in between keeps its key.
+
+import test from 'ava';
+import type { Clock } from '../../../actors/ports.js';
+import { encodeObject, encodeStorageKey } from '../../../src/core/codec.js';
+import type { VnodeReply } from '../../../src/core/messages.js';
+import { applyWrite, emptyObject } from '../../../src/core/object.js';
+import { partitionOf } from '../../../src/core/ring.js';
+import { Reaper } from '../../../src/runtime/cluster/reaper.js';
+import type { UnnumberedRequest } from '../../../src/runtime/cluster/router.js';
+
+const Q = 8;
+const text = new TextEncoder();
+const content = (v: string) => ({ value: text.encode(v), contentType: 'text/plain', userMeta: [] });
+const live = applyWrite(emptyObject, { context: [], content: content('v'), deleted: false }, 'A', 100);
+const tombstone = encodeObject(applyWrite(live, { context: live.vv, content: content(''), deleted: true }, 'A', 200));
+
+function keyIn(partition: number): Uint8Array {
+  for (let i = 0; ; i++) {
+    const storageKey = encodeStorageKey({ type: 'default', bucket: text.encode('b'), key: text.encode(`k${i}`) });
+    if (partitionOf(storageKey, Q) === partition) return storageKey;
+  }
+}
+
+const noTimers: Clock = { nowMs: () => 0, setTimer: () => ({ id: 0 }), clearTimer: () => {} };
+
+interface Setup {
+  readonly ring?: { owner: string; next?: string }[];
+  readonly down?: readonly string[];
+  /** What each (node, partition) answers to a read, default the tombstone. */
+  readonly stored?: (node: string, partition: number) => Uint8Array | undefined | 'fail';
+  /** Whether a reap removes, default true. */
+  readonly removes?: (node: string, partition: number) => boolean;
+}
+
+async function run(setup: Setup) {
+  const ring = setup.ring ?? Array.from({ length: Q }, (_, p) => ({ owner: ['a', 'b', 'c'][p % 3]! }));
+  const key = keyIn(0);
+  const sent: { node: string; request: UnnumberedRequest }[] = [];
+  const reaper = new Reaper({
+    self: 'a',
+    partitionCount: Q,
+    ring: () => ring,
+    isUp: (node) => !(setup.down ?? []).includes(node),
+    nValOf: (type) => (type === 'default' ? 3 : undefined),
+    host: { reapScan: async (partition) => ({ candidates: partition === 0 ? [{ key, value: tombstone }] : [], young: 0, done: true, resumeAfterHex: undefined }) },
+    vnodeRequest: (node, request, onReply) => {
+      sent.push({ node, request });
+      const base = { requestId: 1, partition: request.partition };
+      let reply: VnodeReply;
+      if (request.type === 'VnodeGet') {
+        const stored = setup.stored === undefined ? tombstone : setup.stored(node, request.partition);
+        reply = stored === 'fail' ? { ...base, type: 'VnodeFailed', error: { code: 'timeout', message: 'no answer' } } : { ...base, type: 'VnodeGetReply', object: stored };
+      } else if (request.type === 'VnodeReap') {
+        reply = { ...base, type: 'VnodeReapReply', removed: setup.removes?.(node, request.partition) ?? true };
+      } else throw new Error(`unexpected ${request.type}`);
+      queueMicrotask(() => onReply(reply));
+    },
+    clock: noTimers,
+    nowMs: () => 10_000,
+    intervalMs: 1000,
+    delayMs: 1000,
+    batchKeys: 100,
+    inFlightMax: 4,
+    requestTimeoutMs: 1000,
+    log: { info: () => {}, warn: () => {}, debug: () => {} } as never,
+  });
+  await reaper.pass();
+  return { status: reaper.status(), sent };
+}
+
+test('a tombstone every primary holds is reaped on all three, each with the bytes it answered', async (t) => {
+  const { status, sent } = await run({});
+  t.is(status.reaped, 1);
+  const reaps = sent.filter((s) => s.request.type === 'VnodeReap');
+  t.deepEqual(reaps.map((s) => [s.node, s.request.partition]), [['a', 0], ['b', 1], ['c', 2]]);
+  t.is(status.partitions.find((p) => p.partition === 0)?.waiting, 0);
+});
+
+test('nothing is read or reaped while a replica is down or its partition is moving', async (t) => {
+  const down = await run({ down: ['c'] });
+  t.is(down.status.reaped, 0);
+  t.is(down.status.blocked.replica_down, 1);
+  t.is(down.sent.length, 0);
+  t.is(down.status.awaiting, 1, 'the tombstone is reported as awaiting reaping');
+
+  const ring = Array.from({ length: Q }, (_, p) => ({ owner: ['a', 'b', 'c'][p % 3]!, ...(p === 1 ? { next: 'd' } : {}) }));
+  const moving = await run({ ring });
+  t.is(moving.status.blocked.transfer, 1);
+  t.is(moving.sent.length, 0);
+});
+
+test('a replica that answers nothing, holds nothing or holds another version keeps the tombstone everywhere', async (t) => {
+  for (const [stored, reason] of [
+    [() => 'fail' as const, 'read_failed'],
+    [(node: string) => (node === 'b' ? undefined : tombstone), 'not_confirmed'],
+    [(node: string) => (node === 'c' ? encodeObject(live) : tombstone), 'not_confirmed'],
+  ] as const) {
+    const { status, sent } = await run({ stored });
+    t.is(status.reaped, 0);
+    t.is(status.blocked[reason], 1, reason);
+    t.false(sent.some((s) => s.request.type === 'VnodeReap'), `no reap sent (${reason})`);
+  }
+});
+
+test('a replica that took a write between the confirmation and the reap keeps the key; it is not counted as reaped', async (t) => {
+  const { status } = await run({ removes: (node) => node !== 'b' });
+  t.is(status.reaped, 0);
+  t.is(status.blocked.kept, 1);
+});
