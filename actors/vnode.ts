@@ -3,7 +3,7 @@
 // host may send it. It never sends a reply for a write that is not durable, and never shows a
 // reader a value that is not durable yet (a dirty read could be lost in a crash).
 
-import { applyPut, listedItem, replicateAt } from '../src/core/vnode.js';
+import { applyPut, applyReplicate, listedItem } from '../src/core/vnode.js';
 import { assertNever } from '../src/core/errors.js';
 import type { VnodeReply, VnodeRequest } from '../src/core/messages.js';
 import { decodeObject } from '../src/core/codec.js';
@@ -109,21 +109,15 @@ export class VnodeActor {
   }
 
   /**
-   * Merges a replica in at this host's clock. Where the merge leaves only expired siblings the
-   * key is dropped instead (removeIfUnchanged raises the removed-key floor), so repair of an
-   * expired object ends with the key absent on both sides rather than copied back.
+   * Merges a replica in. Expired siblings merge like any others: expiry travels with the object,
+   * and an expired object leaves storage only through reaping, once every replica holds it
+   * (src/core/reaping.ts). Dropping it here could leave a replica that missed the expiring write
+   * as the only holder of the value that write superseded, and anti-entropy would spread it back.
    */
   private replicate(requestId: number, partition: number, storageKey: Uint8Array, object: Uint8Array): VnodeOutcome {
-    const current = this.storage.get(partition, storageKey);
-    const outcome = replicateAt(current, object, this.nowMs());
-    let lsn: number;
-    let changed: boolean;
-    if (outcome.kind === 'store') [lsn, changed] = [this.storage.put(partition, storageKey, outcome.bytes), true];
-    else if (outcome.kind === 'purge') {
-      const removed = this.removeIfUnchanged(storageKey, current!);
-      [lsn, changed] = [removed.lsn, removed.removed];
-    } else [lsn, changed] = [this.storage.pendingLsnOf(partition, storageKey), false];
-    return { early: [], reply: { type: 'VnodeReplicateReply', requestId, partition, changed }, durableLsn: lsn };
+    const merged = applyReplicate(this.storage.get(partition, storageKey), object);
+    const lsn = merged === undefined ? this.storage.pendingLsnOf(partition, storageKey) : this.storage.put(partition, storageKey, merged);
+    return { early: [], reply: { type: 'VnodeReplicateReply', requestId, partition, changed: merged !== undefined }, durableLsn: lsn };
   }
 
   /** Lists in chunks; each bucket name appears once per vnode (keys are sorted by bucket). */

@@ -8,7 +8,7 @@ import { decodeObject, encodeContext, encodeObject } from './codec.js';
 import { type KvError, type Result, fail, ok } from './errors.js';
 import type { Content, GetReply, PutReply } from './kv.js';
 import type { VnodePut, VnodeReply, VnodeRequest } from './messages.js';
-import { type KvObject, isEntirelyExpired, liveSiblings, mergeObjects, newestSibling, sameVersion, toContent, withoutExpired } from './object.js';
+import { type KvObject, liveSiblings, mergeObjects, newestSibling, sameVersion, toContent, withoutExpired } from './object.js';
 import type { ResolvedRead, ResolvedWrite } from './bucket.js';
 import { writeWarnings } from './vnode.js';
 
@@ -340,11 +340,9 @@ export class GetCoordinator {
     const merged = this.merged();
     if (merged === undefined) return [];
     const effects: CoordinatorEffect<GetReply>[] = [];
-    // An expired object is never copied to a replica that lacks it; a replica holding an older
-    // version is still sent it, and drops the key (see replicateAt in vnode.ts).
-    const expired = isEntirelyExpired(merged.object, this.nowMs);
+    // An expired object is repaired like any other: its expiry spreads with it, and reaping removes
+    // it once every replica holds it (src/core/reaping.ts).
     for (const [partition, object] of this.replies) {
-      if (object === undefined && expired) continue;
       if (object !== undefined && (bytesEqual(object, merged.bytes) || sameVersion(decodeObject(object), merged.object))) continue;
       effects.push({ type: 'send', request: { type: 'VnodeReplicate', requestId: this.requestId, partition, storageKey: this.storageKey, object: merged.bytes } });
     }

@@ -3,11 +3,11 @@
 // conditional-write checks live here so they are decided where the write is applied.
 
 import { type Result, fail, ok } from './errors.js';
-import { decodeObject, decodeStorageKey, encodeObject, objectFormatV2 } from './codec.js';
+import { decodeObject, decodeStorageKey, encodeObject } from './codec.js';
 import { type DatatypeOp, applyDatatypeOp } from './datatype.js';
 import type { WriteWarning } from './kv.js';
 import type { VnodePut } from './messages.js';
-import { type KvObject, applyWrite, emptyObject, isEntirelyExpired, keepNewestSibling, liveSiblings, mergeObjects, sameVersion, withoutExpired } from './object.js';
+import { type KvObject, applyWrite, emptyObject, keepNewestSibling, liveSiblings, mergeObjects, sameVersion, withoutExpired } from './object.js';
 import { type ActorId, vvEqual } from './version-vector.js';
 
 export interface Applied {
@@ -92,36 +92,6 @@ export function applyReplicate(current: Uint8Array | undefined, incoming: Uint8A
 }
 
 /** What a replica does with an incoming object: nothing, store these bytes, or drop the key. */
-export type ReplicateOutcome =
-  | { readonly kind: 'unchanged' }
-  | { readonly kind: 'store'; readonly bytes: Uint8Array }
-  | { readonly kind: 'purge' };
-
-/**
- * applyReplicate at the replica's clock `nowMs`, so that repair never brings an expired object
- * back: an entirely expired object is not stored where the key is absent, and where the merge
- * leaves nothing but expired siblings the replica drops the key (`purge`, which the vnode does
- * with removeIfUnchanged) rather than keep the older value the expired write superseded.
- */
-export function replicateAt(current: Uint8Array | undefined, incoming: Uint8Array, nowMs: number): ReplicateOutcome {
-  const theirs = decodeObject(incoming);
-  if (current === undefined) return isEntirelyExpired(theirs, nowMs) ? { kind: 'unchanged' } : { kind: 'store', bytes: incoming };
-  const mine = decodeObject(current);
-  const merged = mergeObjects(mine, theirs);
-  if (isEntirelyExpired(merged, nowMs)) return { kind: 'purge' };
-  if (sameVersion(merged, mine)) return { kind: 'unchanged' };
-  if (sameVersion(merged, theirs)) return { kind: 'store', bytes: incoming };
-  return { kind: 'store', bytes: encodeObject(merged) };
-}
-
-/**
- * True when stored bytes hold an object every sibling of which has expired at `nowMs`, so the
- * background purge may remove it. Objects in format 1 carry no expiry and are skipped undecoded.
- */
-export function isPurgeable(stored: Uint8Array, nowMs: number): boolean {
-  return stored[0] === objectFormatV2 && isEntirelyExpired(decodeObject(stored), nowMs);
-}
-
 /**
  * What a stored entry contributes to a listing: its key when listing a bucket, its bucket when
  * listing buckets (bucket undefined), or nothing — another type or bucket, a vnode's own metadata

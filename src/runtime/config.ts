@@ -144,8 +144,6 @@ export interface NodeConfig {
   /** Keys a worker reads and hashes per rebuild step before it serves its mailboxes again. */
   readonly aaeRebuildChunkKeys: number;
   /** How often each worker sweeps for expired objects to remove (docs/ttl.md); 0: never. */
-  readonly ttlPurgeIntervalMs: number;
-  readonly ttlPurgeChunkKeys: number;
   /** How often the tombstone reaper walks the owned partitions (0: tombstones are never reaped). */
   readonly tombstoneReapIntervalMs: number;
   /** A tombstone is reaped only once it is this old (and every replica holds it); >= hintMaxAgeMs. */
@@ -421,8 +419,6 @@ const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
   aaeRepairsInFlightMax: { defaultValue: 32, parse: integer(1, 10_000), meaning: 'keys this node repairs at once for anti-entropy (both replicas read, the merge written back)' },
   aaeRebuildConcurrency: { defaultValue: 2, parse: integer(1, 64), meaning: 'vnodes whose anti-entropy trees are rebuilt from storage at once on this node (after a start, or on gaining a partition)' },
   aaeRebuildChunkKeys: { defaultValue: 500, parse: integer(1, 100_000), meaning: 'keys a worker reads and hashes per tree-rebuild step before it serves its mailboxes again' },
-  ttlPurgeIntervalMs: { defaultValue: 60_000, parse: integer(0, 24 * oneHourMs), meaning: 'how often each worker sweeps its partitions for expired objects (TTL) and removes them; 0 never purges (expired objects still read as not found)' },
-  ttlPurgeChunkKeys: { defaultValue: 500, parse: integer(1, 100_000), meaning: 'objects a worker reads per step of an expired-object sweep before it serves its mailboxes again' },
   tombstoneReapIntervalMs: { defaultValue: 60_000, parse: integer(0, 24 * oneHourMs), meaning: 'how often the tombstone reaper walks the partitions this node owns; 0 never reaps' },
   tombstoneReapDelayMs: {
     defaultValue: 7 * 24 * oneHourMs,

@@ -138,8 +138,6 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       logFormat: chooseLogFormat(process.env, process.stdout.isTTY === true),
       nodeName: config.nodeName,
       faultInjection: config.faults.injection,
-      ttlPurgeIntervalMs: config.ttlPurgeIntervalMs,
-      ttlPurgeChunkKeys: config.ttlPurgeChunkKeys,
       store: {
         durability: config.durability,
         syncIntervalMs: config.syncIntervalMs,

@@ -1,13 +1,12 @@
-// The vnode actor and the worker's background purge with per-object TTL: repair into a vnode
-// never stores an expired object, drops a superseded one through removeIfUnchanged, and the
-// purge removes only objects still expired and unchanged when it gets to them (docs/ttl.md).
+// The vnode actor with per-object TTL: repair into a vnode spreads an expired object like any
+// other (reaping removes it once every replica holds it, docs/ttl.md), and it supersedes the
+// value it replaced. Listing leaves expired keys out (test/core/ttl.test.ts).
 
 import test from 'ava';
 import type { VnodeStoragePort } from '../../actors/ports.js';
 import { VnodeActor, removedKeyFloorKey } from '../../actors/vnode.js';
 import { decodeObject } from '../../src/core/codec.js';
 import type { VnodePut } from '../../src/core/messages.js';
-import { TtlPurger } from '../../src/runtime/vnode-host/ttl-purge.js';
 
 /** A storage port kept in a sorted map, every append durable at once. */
 class MapStorage implements VnodeStoragePort {
@@ -65,7 +64,7 @@ function replicate(vnode: VnodeActor, key: Uint8Array, object: Uint8Array): bool
   return outcome.reply.type === 'VnodeReplicateReply' ? outcome.reply.changed : undefined;
 }
 
-test('repair into a vnode: an expired object is not stored where the key is absent, and drops the value it superseded', (t) => {
+test('repair into a vnode: an expired object is stored like any other, supersedes the value it replaced', (t) => {
   const clock = { nowMs: 1000 };
   const source = new VnodeActor(0, 'A', new MapStorage(), () => clock.nowMs);
   const older = write(source, keyOf(1), 1000);
@@ -74,46 +73,18 @@ test('repair into a vnode: an expired object is not stored where the key is abse
   t.true(replicate(replica, keyOf(1), older));
   const expiring = write(source, keyOf(1), 1100, 2000, older);
   clock.nowMs = 2000;
-  t.false(replicate(replica, keyOf(2), expiring), 'absent key: nothing stored');
-  t.is(storage.get(0, keyOf(2)), undefined);
-  t.true(replicate(replica, keyOf(1), expiring), 'the superseded value is dropped');
-  t.is(storage.get(0, keyOf(1)), undefined);
-  const listed = replica.handle({ type: 'VnodeList', requestId: ++requestId, partition: 0, bucketType: 'default', bucket: undefined });
-  t.like(listed.reply, { items: [] });
+  t.true(replicate(replica, keyOf(2), expiring), 'absent key: the expired object is stored, so reaping can confirm it');
+  t.true(replicate(replica, keyOf(1), expiring));
+  t.false(decodeObject(storage.get(0, keyOf(1))!).siblings.some((s) => s.expiresAtMs === undefined), 'the value it superseded is gone');
+  t.false(replicate(replica, keyOf(1), expiring), 'a second delivery changes nothing');
 });
 
-test('the purge removes entirely expired objects through removeIfUnchanged, in chunks, and counts them', async (t) => {
+test('an expired object is removed through removeIfUnchanged (as reaping does), which raises the removed-key floor', (t) => {
   const clock = { nowMs: 1000 };
   const storage = new MapStorage();
   const vnode = new VnodeActor(0, 'A', storage, () => clock.nowMs);
-  for (let i = 0; i < 7; i++) write(vnode, keyOf(i), 1000, i < 5 ? 2000 : undefined);
-  let turns = 0;
-  let rewritten = false;
-  const purger = new TtlPurger({
-    source: storage,
-    partitions: () => [0],
-    purge: (_partition, key, value) => {
-      // A write lands on key 4 between the scan and its removal: it must be kept.
-      if (!rewritten && key[1] === 4) {
-        rewritten = true;
-        write(vnode, keyOf(4), clock.nowMs, clock.nowMs + 60_000);
-      }
-      return vnode.removeIfUnchanged(key, value).removed;
-    },
-    yieldTurn: async () => {
-      turns++;
-    },
-    nowMs: () => clock.nowMs,
-    chunkKeys: 2,
-  });
-  await purger.sweep();
-  t.is(purger.stats().ttlPurged, 0, 'nothing expired yet');
-  clock.nowMs = 2000;
-  await purger.sweep();
-  t.deepEqual(purger.stats(), { ttlPurged: 4, ttlPurgeSweeps: 2 });
-  t.true(turns >= 6, 'yields between chunks');
-  const left = [...storage.data.values()].filter((e) => e.key[0] !== 0).map((e) => e.key[1]);
-  t.deepEqual(left.sort(), [4, 5, 6]);
+  const expiring = write(vnode, keyOf(3), 1000, 2000);
+  clock.nowMs = 3000;
+  t.true(vnode.removeIfUnchanged(keyOf(3), expiring).removed);
   t.true(Number(new TextDecoder().decode(storage.get(0, removedKeyFloorKey))) >= 1, 'the removed-key floor was raised');
-  t.false(decodeObject(storage.get(0, keyOf(4))!).siblings.some((s) => s.expiresAtMs === 2000));
 });

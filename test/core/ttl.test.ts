@@ -8,7 +8,7 @@ import { decodeContext, decodeObject, encodeObject, objectFormatV2 } from '../..
 import { GetCoordinator, visibleContents } from '../../src/core/coordinator.js';
 import type { VnodePut } from '../../src/core/messages.js';
 import { type KvObject, applyWrite, emptyObject, isEntirelyExpired, mergeObjects, sameVersion, withoutExpired } from '../../src/core/object.js';
-import { applyPut, isPurgeable, listedItem, replicateAt } from '../../src/core/vnode.js';
+import { applyPut, applyReplicate, listedItem } from '../../src/core/vnode.js';
 import { encodeStorageKey } from '../../src/core/codec.js';
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
@@ -92,32 +92,28 @@ test('property: merging with a replica that still holds an expired sibling never
   t.pass();
 });
 
-test('replication never stores an entirely expired object where the key is absent, and drops a superseded value instead of keeping it', (t) => {
+test('replication merges expired objects like any others: the expiry spreads, and the value it superseded is gone', (t) => {
   const older = applied(undefined, put('v1', 1000));
   const expiring = applied(older, put('v2', 1100, { context: decodeObject(older).vv, expiresAtMs: 2000 }));
-  t.deepEqual(replicateAt(undefined, expiring, 1999), { kind: 'store', bytes: expiring });
-  t.deepEqual(replicateAt(undefined, expiring, 2000), { kind: 'unchanged' }, 'repair does not copy an expired object');
-  t.deepEqual(replicateAt(older, expiring, 2000), { kind: 'purge' }, 'the value it superseded does not come back');
-  t.deepEqual(replicateAt(expiring, expiring, 2000), { kind: 'purge' });
+  t.is(applyReplicate(undefined, expiring), expiring, 'a replica without the key takes the expired object (reaping removes it everywhere later)');
+  const merged = applyReplicate(older, expiring);
+  t.truthy(merged);
+  t.true(sameVersion(decodeObject(merged!), decodeObject(expiring)), 'the older value is superseded, not kept');
+  t.deepEqual(visibleContents(decodeObject(merged!), true, 2000), [], 'and reads as not found');
   const concurrent = applied(undefined, put('other', 1200), 'c');
-  const mixed = replicateAt(concurrent, expiring, 2000);
-  if (mixed.kind !== 'store') return t.fail(mixed.kind);
-  t.false(isEntirelyExpired(decodeObject(mixed.bytes), 2000), 'a concurrent live value is kept');
-  t.deepEqual(visibleContents(decodeObject(mixed.bytes), true, 2000).map((c) => text(c.value)), ['other']);
+  const mixed = decodeObject(applyReplicate(concurrent, expiring)!);
+  t.false(isEntirelyExpired(mixed, 2000), 'a concurrent live value is kept');
+  t.deepEqual(visibleContents(mixed, true, 2000).map((c) => text(c.value)), ['other']);
 });
 
-test('purge and listing: only entirely expired objects are purgeable; expired keys are not listed', (t) => {
+test('listing: expired keys are not listed', (t) => {
   const expiring = applied(undefined, put('v', 1000, { expiresAtMs: 2000 }));
-  const forever = applied(undefined, put('v', 1000));
-  t.false(isPurgeable(expiring, 1999));
-  t.true(isPurgeable(expiring, 2000));
-  t.false(isPurgeable(forever, 1e15), 'format 1 never expires');
   t.deepEqual(listedItem(storageKey, expiring, 'default', new TextEncoder().encode('b'), 1999), new TextEncoder().encode('k'));
   t.is(listedItem(storageKey, expiring, 'default', new TextEncoder().encode('b'), 2000), undefined);
   t.is(listedItem(storageKey, expiring, 'default', undefined, 2000), undefined, 'nor its bucket');
 });
 
-test('read repair does not copy an expired object to a replica without it, but sends it to one with an older value', (t) => {
+test('read repair sends an expired object to every replica without its version, so reaping can later confirm it everywhere', (t) => {
   const older = applied(undefined, put('v1', 1000));
   const expiring = applied(older, put('v2', 1100, { context: decodeObject(older).vv, expiresAtMs: 2000 }));
   const read: ResolvedRead = { n: 3, r: 3, pr: 0, notfoundOk: true, basicQuorum: false, timeoutMs: 100, allowMult: true, sloppyQuorum: true };
@@ -128,5 +124,5 @@ test('read repair does not copy an expired object to a replica without it, but s
   const effects = c.onReply({ type: 'VnodeGetReply', requestId: 9, partition: 2, object: older });
   t.like(effects[0], { type: 'reply', result: { ok: true, value: { found: false } } });
   const repaired = effects.flatMap((e) => (e.type === 'send' ? [e.request.partition] : []));
-  t.deepEqual(repaired, [2], 'partition 1 (absent) is left absent; partition 2 gets the object that supersedes its value');
+  t.deepEqual(repaired, [1, 2], 'partition 1 (absent) gets the expired object, partition 2 the object that supersedes its value');
 });

@@ -52,7 +52,7 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
   }
 }
 
-test.serial('tombstones are reaped once every replica holds them, and never while a replica that missed the delete is down', async (t) => {
+test.serial('tombstones and expired values are reaped once every replica holds them, and never while a replica that missed the delete is down', async (t) => {
   t.timeout(150_000);
   const nodes: ClusterNodeProcess[] = [];
   try {
@@ -69,6 +69,11 @@ test.serial('tombstones are reaped once every replica holds them, and never whil
     await until('every healthy tombstone to be reaped', async () => (await Promise.all(healthy.map((k) => state(a, k)))).every((s) => s === 'absent'), 30_000);
     const reaped = (await Promise.all(nodes.map(tombstones))).reduce((sum, s) => sum + s.reaped, 0);
     t.true(reaped >= healthy.length, `${reaped} tombstones reaped`);
+
+    // An expired value is dead like a tombstone: reaped from every replica once it is old enough.
+    t.is((await put(a, 'expiring', 'short-lived', 'w=all&ttl_ms=300')).status, 204);
+    t.is(await state(b, 'expiring'), 'value');
+    await until('the expired value to be reaped everywhere', async () => (await state(b, 'expiring')) === 'absent', 30_000);
 
     // A key written again after its tombstone was reaped is a plain new value.
     t.is((await put(c, healthy[0]!, 'again', 'w=all')).status, 204);

@@ -25,8 +25,7 @@ import { DecodeError, decodeObject, encodeObject } from '../../core/codec.js';
 import { assert } from '../../core/errors.js';
 import { type TreeShape, defaultTreeShape } from '../../core/merkle.js';
 import type { VnodeReply } from '../../core/messages.js';
-import { isEntirelyExpired, mergeObjects, sameVersion } from '../../core/object.js';
-import { isPurgeable } from '../../core/vnode.js';
+import { mergeObjects, sameVersion } from '../../core/object.js';
 import type { NodeConfig } from '../config.js';
 import type { PeerMessage } from '../peer/messages.js';
 import type { TreesConfig, TreesState, VnodeTreesStats } from '../vnode-host/protocol.js';
@@ -514,20 +513,16 @@ export class AntiEntropy {
   private writeBack(sides: [RepairSide, RepairSide], storageKey: Uint8Array, a: Uint8Array | undefined, b: Uint8Array | undefined, done: (ok: boolean) => void): void {
     let merged: Uint8Array;
     let targets: RepairSide[];
-    const nowMs = this.options.clock.nowMs();
     try {
       if (a === undefined && b === undefined) targets = [];
-      else if (a === undefined || b === undefined) {
-        // An expired object is not copied to the side that lacks it: the side holding it is sent
-        // it instead and drops it (replicateAt), so both trees lose the key and agree.
-        merged = (a ?? b)!;
-        const holder = a === undefined ? 1 : 0;
-        targets = [sides[isPurgeable(merged, nowMs) ? holder : 1 - holder]!];
-      } else {
+      else if (a === undefined) [merged, targets] = [b!, [sides[0]]];
+      else if (b === undefined) [merged, targets] = [a, [sides[1]]];
+      else {
+        // Expired objects merge and spread like any others; reaping removes them once every
+        // replica holds them (src/core/reaping.ts), so the trees agree and stay quiet.
         const [mine, theirs] = [decodeObject(a), decodeObject(b)];
         const both = mergeObjects(mine, theirs);
-        const expired = isEntirelyExpired(both, nowMs);
-        const [needA, needB] = [expired || !sameVersion(both, mine), expired || !sameVersion(both, theirs)];
+        const [needA, needB] = [!sameVersion(both, mine), !sameVersion(both, theirs)];
         merged = !needA ? a : !needB ? b : encodeObject(both);
         targets = sides.filter((_, i) => (i === 0 ? needA : needB));
       }

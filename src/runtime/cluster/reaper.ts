@@ -22,7 +22,7 @@ import type { ReapScan } from '../vnode-host/protocol.js';
 import type { UnnumberedRequest } from './router.js';
 
 export interface ReapHost {
-  reapScan(partition: number, partitionCount: number, afterKeyHex: string | undefined, maxItems: number, reapBeforeMs: number): Promise<ReapScan>;
+  reapScan(partition: number, partitionCount: number, afterKeyHex: string | undefined, maxItems: number, nowMs: number, delayMs: number): Promise<ReapScan>;
 }
 
 export interface ReaperOptions {
@@ -131,10 +131,9 @@ export class Reaper {
       pass = { cursor: undefined, young: 0, waiting: 0, reapedThisPass: 0, last: undefined, reaped: 0 };
       this.partitions.set(partition, pass);
     }
-    const reapBeforeMs = this.options.nowMs() - this.options.delayMs;
     for (;;) {
       if (this.stopped) return;
-      const scan = await this.options.host.reapScan(partition, this.options.partitionCount, pass.cursor, this.options.batchKeys, reapBeforeMs);
+      const scan = await this.options.host.reapScan(partition, this.options.partitionCount, pass.cursor, this.options.batchKeys, this.options.nowMs(), this.options.delayMs);
       pass.young += scan.young;
       const outcomes = await this.inBatches(scan.candidates, (c) => this.reapKey(partition, c.key, c.value));
       for (const outcome of outcomes) {
@@ -189,7 +188,7 @@ export class Reaper {
       if (answer.type !== 'VnodeGetReply') return 'read_failed';
       objects.push(answer.object);
     }
-    const confirmation = confirmTombstone(tombstone, objects);
+    const confirmation = confirmTombstone(tombstone, objects, this.options.nowMs());
     if (!confirmation.confirmed) {
       this.options.log.debug({ partition, reason: confirmation.reason }, 'tombstone reaping: not confirmed; kept');
       return 'not_confirmed';

@@ -17,10 +17,6 @@ export interface WorkerInit {
   readonly nodeName: string;
   /** Fault tests: open the store through a fault-injecting file layer and accept injectFault. */
   readonly faultInjection: boolean;
-  /** How often the worker sweeps its partitions for expired objects to remove; 0: never. */
-  readonly ttlPurgeIntervalMs: number;
-  /** Objects a purge sweep reads per step before the worker serves its mailboxes again. */
-  readonly ttlPurgeChunkKeys: number;
 }
 
 export interface RequestBatch {
@@ -55,9 +51,6 @@ export interface WorkerStats {
   readonly mailboxDepthMax: number;
   readonly requestsHandled: number;
   readonly repliesAwaitingDurability: number;
-  /** Expired objects the background purge removed since the worker started (docs/ttl.md). */
-  readonly ttlPurged: number;
-  readonly ttlPurgeSweeps: number;
   readonly storage: ReturnType<import('../storage/worker-store.js').WorkerStore['stats']>;
 }
 
@@ -130,7 +123,7 @@ export interface WorkerControl {
    * key order (see judgeStored in src/core/reaping.ts); returns the tombstones old enough to reap
    * and how many younger ones it passed.
    */
-  reapScan(partition: number, partitionCount: number, afterKeyHex: string | undefined, maxItems: number, reapBeforeMs: number): ReapScan;
+  reapScan(partition: number, partitionCount: number, afterKeyHex: string | undefined, maxItems: number, nowMs: number, delayMs: number): ReapScan;
   /**
    * Removes every object of a partition this node no longer owns, durably, and gives its vnode a
    * fresh causal identity (should the partition come back, it must not reuse the old one).

@@ -119,8 +119,8 @@ export class Supervisor implements VnodeRouter {
   }
 
   /** Tombstone reaping: one batch of a partition's reapable tombstones (see WorkerControl.reapScan). */
-  reapScan(partition: number, partitionCount: number, afterKeyHex: string | undefined, maxItems: number, reapBeforeMs: number): Promise<ReapScan> {
-    return this.handles[this.workerOf(partition)]!.controlPlane.reapScan(partition, partitionCount, afterKeyHex, maxItems, reapBeforeMs);
+  reapScan(partition: number, partitionCount: number, afterKeyHex: string | undefined, maxItems: number, nowMs: number, delayMs: number): Promise<ReapScan> {
+    return this.handles[this.workerOf(partition)]!.controlPlane.reapScan(partition, partitionCount, afterKeyHex, maxItems, nowMs, delayMs);
   }
 
   countKeys(partition: number): Promise<number> {

@@ -22,7 +22,6 @@ import { FaultyWalFileSystem } from '../storage/faulty-wal-file.js';
 import { createLogger } from '../log.js';
 import type { MainToWorker, ReapScan, WorkerControl, WorkerInit, WorkerStats, WorkerToMain } from './protocol.js';
 import { VnodeTrees } from './vnode-trees.js';
-import { TtlPurger } from './ttl-purge.js';
 
 /** How many requests one vnode handles per turn before yielding to the others and to I/O. */
 const drainBudgetPerVnode = 256;
@@ -99,23 +98,6 @@ for (const partition of init.partitions) {
   actors.set(partition, new VnodeActor(partition, actorId, storage, () => Date.now()));
   mailboxes.set(partition, []);
 }
-
-// Expired objects read as not found wherever they are; this only frees their space, one bounded
-// chunk per turn, each removal through the vnode so that a write racing the scan is kept.
-const ttlPurger = new TtlPurger({
-  source: store,
-  partitions: () => [...actors.keys()],
-  purge: (partition, key, value) => !closing && actors.get(partition)!.removeIfUnchanged(key, value).removed,
-  yieldTurn: () => new Promise((resolve) => setImmediate(resolve)),
-  nowMs: () => Date.now(),
-  chunkKeys: init.ttlPurgeChunkKeys,
-});
-const ttlPurgeTimer =
-  init.ttlPurgeIntervalMs > 0
-    ? setInterval(() => {
-        ttlPurger.sweep().catch((error: unknown) => log.error({ err: (error as Error).message }, 'purging expired objects failed; retried at the next interval'));
-      }, init.ttlPurgeIntervalMs).unref()
-    : undefined;
 
 let outbox: VnodeReply[] = [];
 let flushScheduled = false;
@@ -271,7 +253,6 @@ const control: WorkerControl = {
       mailboxDepthMax,
       requestsHandled,
       repliesAwaitingDurability: awaitingDurability.length,
-      ...ttlPurger.stats(),
       storage: store.stats(),
     };
   },
@@ -284,14 +265,14 @@ const control: WorkerControl = {
   countKeys(partition: number): number {
     return store.countObjects(partition);
   },
-  reapScan(partition: number, partitionCount: number, afterKeyHex: string | undefined, maxItems: number, reapBeforeMs: number): ReapScan {
+  reapScan(partition: number, partitionCount: number, afterKeyHex: string | undefined, maxItems: number, nowMs: number, delayMs: number): ReapScan {
     const batch = store.foldBatch(partition, afterKeyHex === undefined ? undefined : Buffer.from(afterKeyHex, 'hex'), maxItems, 16 << 20);
     const candidates: { key: Uint8Array; value: Uint8Array }[] = [];
     let young = 0;
     for (const item of batch.items) {
       let judged: StoredJudgement;
       try {
-        judged = judgeStored(item.key, item.value, partition, partitionCount, reapBeforeMs);
+        judged = judgeStored(item.key, item.value, partition, partitionCount, nowMs, delayMs);
       } catch (error) {
         if (!(error instanceof DecodeError)) throw error;
         continue;
@@ -347,8 +328,6 @@ const control: WorkerControl = {
   async close(): Promise<void> {
     closing = true;
     trees.stop();
-    ttlPurger.stop();
-    if (ttlPurgeTimer !== undefined) clearInterval(ttlPurgeTimer);
     drain();
     await store.close();
     if (store.failure === undefined) {
