@@ -63,7 +63,8 @@ export class RingkvClient {
     return this.read(getRequest(bucket, key, options), () => decodeGetReply, options.timeoutMs);
   }
 
-  put(bucket: Bytes, key: Bytes, value: Bytes, options: PutOptions = {}): Promise<PutReply> {
+  /** Rejects with a TypeError, sending nothing, when `ttlMs` is not a non-negative integer. */
+  async put(bucket: Bytes, key: Bytes, value: Bytes, options: PutOptions = {}): Promise<PutReply> {
     return this.write(putRequest(bucket, key, value, options), decodePutReply(options.returnBody === true), options.timeoutMs);
   }
 

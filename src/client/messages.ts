@@ -28,6 +28,8 @@ export interface Sibling {
   readonly lastModifiedMs: number;
   readonly vtag: string;
   readonly userMeta: readonly UserMetaEntry[];
+  /** When this sibling expires, in ms since the epoch; absent: never (docs/ttl.md). */
+  readonly expiresAtMs?: number;
 }
 
 /** A read: not found (with the tombstone's context when the key was deleted), or its siblings. */
@@ -64,6 +66,11 @@ export interface PutOptions {
   readonly ifNoneMatch?: boolean | undefined;
   readonly ifNotModified?: boolean | undefined;
   readonly nVal?: number | undefined;
+  /**
+   * The value expires this long after the write, by the coordinating node's clock; 0: never,
+   * whatever the bucket type's default; unset: the type's default (docs/ttl.md).
+   */
+  readonly ttlMs?: number | undefined;
   readonly timeoutMs?: number | undefined;
   /** The node's own deadline for the request, sent as its `timeout`; unset: the node's defaultTimeoutMs. */
   readonly nodeTimeoutMs?: number | undefined;
@@ -116,7 +123,18 @@ function siblingOf(content: RpbContent): Sibling {
     lastModifiedMs: (content.last_mod ?? 0) * 1000 + Math.floor((content.last_mod_usecs ?? 0) / 1000),
     vtag: text(content.vtag),
     userMeta: (content.usermeta ?? []).map((pair) => ({ key: text(pair.key), value: text(pair.value) })),
+    ...(content.expires_at_ms === undefined ? {} : { expiresAtMs: content.expires_at_ms }),
   };
+}
+
+/**
+ * ttl_ms goes on the wire as a uint64, which would silently truncate a fraction and wrap a
+ * negative number into a huge one; such a value is refused here, before anything is sent. Its
+ * range (at most ten years) is the node's to judge, so every API answers it alike.
+ */
+function ttlOnWire(ttlMs: number | undefined): number | undefined {
+  if (ttlMs !== undefined && !(Number.isSafeInteger(ttlMs) && ttlMs >= 0)) throw new TypeError(`ringkv client: ttlMs must be a non-negative integer (got ${ttlMs})`);
+  return ttlMs;
 }
 
 export function getRequest(bucket: Bytes, key: Bytes, options: GetOptions): Buffer {
@@ -125,6 +143,8 @@ export function getRequest(bucket: Bytes, key: Bytes, options: GetOptions): Buff
     key: bytes(key),
     // A deleted key answers its tombstone's context, so a later write supersedes the delete.
     deletedvclock: true,
+    // ringkv's extension: each sibling's expiry (never sent to a client that does not ask).
+    include_expiry: true,
     ...quorums({ r: options.r, pr: options.pr }),
     ...defined({ notfound_ok: options.notfoundOk, n_val: options.nVal, timeout: options.nodeTimeoutMs, type: options.type === undefined ? undefined : bytes(options.type) }),
   });
@@ -150,7 +170,7 @@ export function putRequest(bucket: Bytes, key: Bytes, value: Bytes, options: Put
     key: bytes(key),
     content,
     // return_head brings back the new context without the values.
-    ...(options.returnBody === true ? { return_body: true } : { return_head: true }),
+    ...(options.returnBody === true ? { return_body: true, include_expiry: true } : { return_head: true }),
     ...quorums({ w: options.w, dw: options.dw, pw: options.pw }),
     ...defined({
       vclock: options.context,
@@ -159,6 +179,7 @@ export function putRequest(bucket: Bytes, key: Bytes, value: Bytes, options: Put
       n_val: options.nVal,
       timeout: options.nodeTimeoutMs,
       type: options.type === undefined ? undefined : bytes(options.type),
+      ttl_ms: ttlOnWire(options.ttlMs),
     }),
   });
 }

@@ -18,7 +18,7 @@ import { checkSettled } from './checkers.js';
 import type { HandoffOptions } from './handoff.js';
 import { describeMessage, type NodeMessage } from './messages.js';
 import { type LinkPolicy, type NetworkOptions, SimNetwork } from './network.js';
-import { type CommitOutcome, type LivenessOptions, type PlantedBug, SimNode, type SimNodeOptions } from './node.js';
+import { type CommitOutcome, type LivenessOptions, type PlantedBug, type ReapingOptions, SimNode, type SimNodeOptions } from './node.js';
 import type { StorageOptions } from './storage.js';
 import { objectKey } from './workload.js';
 import { SimWorld } from './world.js';
@@ -44,6 +44,8 @@ export interface SimClusterOptions {
   readonly liveness: LivenessOptions | undefined;
   /** A bug planted on purpose, to check that the checkers find it. */
   readonly plantedBug?: PlantedBug;
+  /** Tombstone reaping on every node (off: tombstones are kept). */
+  readonly reaping?: ReapingOptions;
 }
 
 /** Defaults for everything but the seed and the nodes: a LAN-like network, an SSD-like fsync. */
@@ -85,6 +87,7 @@ export class SimCluster {
       wireCodec: options.wireCodec,
       liveness: options.liveness,
       ...(options.plantedBug === undefined ? {} : { plantedBug: options.plantedBug }),
+      ...(options.reaping === undefined ? {} : { reaping: options.reaping }),
     };
     for (const name of options.nodes) this.nodes.set(name, new SimNode(name, this.world, this.network, nodeOptions));
     this.network.incarnations = {

@@ -119,6 +119,9 @@ export function faultScenario(seed: number, overrides: Partial<FaultScenarioOpti
     plan: undefined,
     convergeDeadlineMs: 180_000,
     duplicateUnsafe: false,
+    // Reaping far sooner than production's hour, against clocks up to a minute apart: tombstones
+    // are reaped during the fault phase itself, while hints, strays and repairs are in flight.
+    reaping: { intervalMs: 2_000, delayMs: 5_000 },
     ...overrides,
   };
 }
@@ -166,6 +169,8 @@ export interface FaultFigures {
   readonly keys: number;
   readonly keysIdentical: number;
   readonly resurrected: number;
+  /** Dead objects (tombstones, expired values) reaped, on every node together. */
+  readonly reaped: number;
   /** Simulated ms from the heal to every hint handed off, and to every replica identical. */
   readonly hintsDeliveredMs: number | undefined;
   readonly convergedMs: number | undefined;
@@ -453,10 +458,10 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<F
 
   // ---- The checks
   const acked = checkAckedWritesReadable(history);
-  const stale = checkStrictReads(history, wipes, ownersOf);
+  const stale = checkStrictReads(history, wipes, ownersOf, options.reaping !== undefined);
   const phantoms = checkNoPhantoms(history);
   const siblings = checkSiblings(history);
-  const resurrected = checkResurrections(history, wipes, ownersOf);
+  const resurrected = checkResurrections(history, wipes, ownersOf, options.reaping !== undefined);
   failures.push(
     ...acked.map((v) => `acked-writes: ${v}`),
     ...stale.violations.map((v) => `stale-reads: ${v}`),
@@ -486,6 +491,7 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<F
     keys: written.size,
     keysIdentical: [...written].filter((k) => !badKeys.has(k)).length,
     resurrected: resurrected.length,
+    reaped: cluster.all.reduce((n, node) => n + (node.reaper?.counts.reaped ?? 0) + node.reapedBefore, 0),
     hintsDeliveredMs,
     convergedMs,
     faults: plan.length,
@@ -521,7 +527,7 @@ export function formatFaultReport(report: FaultReport): string {
     `seed ${report.seed}: ${report.failures.length === 0 ? 'ok' : `${report.failures.length} failures`}, digest ${report.digest}, ${report.events} events, ${(report.simulatedMs / 1000).toFixed(1)} simulated s`,
     `operations ${f.operations}: writes acknowledged ${f.writesAcked} (deletes ${f.deletesAcked}), unknown ${f.writesUnknown}; reads ok ${f.readsOk}, failed ${f.readsFailed}`,
     `checks: lost ${f.lost}, stale strict reads ${f.stale} of ${f.strictReads} (excused by a wipe ${f.staleExcusedByWipe}), phantoms ${f.phantoms}, ` +
-      `max siblings ${f.maxSiblings} (violations ${f.siblingViolations}), identical ${f.keysIdentical}/${f.keys} keys, resurrected ${f.resurrected}`,
+      `max siblings ${f.maxSiblings} (violations ${f.siblingViolations}), identical ${f.keysIdentical}/${f.keys} keys, resurrected ${f.resurrected}, reaped ${f.reaped}`,
     `heal: hints delivered after ${ms(f.hintsDeliveredMs)}, replicas identical after ${ms(f.convergedMs)}`,
     `injected: ${JSON.stringify(report.injected)}; nodes: ${JSON.stringify(report.nodes)}`,
     `handoff: ${JSON.stringify(report.handoff)}`,

@@ -29,6 +29,9 @@ export type NodeMessage =
   | { readonly type: 'HandoffForwardAck'; readonly forwardId: number; readonly partition: number }
   /** Sent every heartbeat interval to every member, for failure detection (any message is a sign of life). */
   | { readonly type: 'Heartbeat' }
+  /** Tombstone reaping asks which partitions the node holds data of without owning them. */
+  | { readonly type: 'ForeignQuery'; readonly callId: number }
+  | { readonly type: 'ForeignAnswer'; readonly callId: number; readonly partitions: readonly number[] }
   /**
    * Not sent by a node: what the sender's peer connection reports. `ConnectionReset`: the peer's
    * process died, so requests sent to it will not be answered; `Unreachable`: a request reached a
@@ -52,6 +55,8 @@ export function describeMessage(m: NodeMessage): string {
       return `${m.type} f${m.forwardId} p${m.partition}`;
     case 'CommitRequest':
     case 'CommitReply':
+    case 'ForeignQuery':
+    case 'ForeignAnswer':
       return `${m.type} c${m.callId}`;
     case 'Unreachable':
       return `Unreachable r${m.reply.requestId} p${m.reply.partition}`;

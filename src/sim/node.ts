@@ -18,6 +18,8 @@
 
 import type { DatatypeOp } from '../core/datatype.js';
 import { ensureActorId, VnodeActor } from '../../actors/vnode.js';
+import { type ReapScan, Reaper } from '../../actors/reaper.js';
+import { judgeStored } from '../core/reaping.js';
 import { CoordinatorActor, type Placement } from '../../actors/coordinator.js';
 import type { VnodeRouter } from '../../actors/ports.js';
 import { type BucketProps, type RequestLimits, resolveRead, resolveWrite } from '../core/bucket.js';
@@ -69,6 +71,15 @@ export interface SimNodeOptions {
   readonly liveness: LivenessOptions | undefined;
   /** A bug planted on purpose, to check that the checkers find it (never set outside those tests). */
   readonly plantedBug?: PlantedBug;
+  /** Tombstone reaping with the production Reaper actor; undefined: tombstones are kept. */
+  readonly reaping?: ReapingOptions;
+}
+
+export interface ReapingOptions {
+  readonly intervalMs: number;
+  readonly delayMs: number;
+  /** Planted bug: reap without asking the members which partitions they hold copies of. */
+  readonly ignoreForeignCopies?: boolean;
 }
 
 /**
@@ -139,6 +150,14 @@ export class SimNode {
   private readonly commitCalls = new Map<number, (outcome: CommitOutcome) => void>();
   private joinCall: ((outcome: Result<void>) => void) | undefined;
   private ticking = false;
+  /** The tombstone reaper (with options.reaping), recreated with the process. */
+  reaper: Reaper | undefined;
+  /** Objects the reapers of this node's earlier lives (before crashes) reaped. */
+  reapedBefore = 0;
+  /** Callbacks of the reaper's vnode requests, by their (negative) request ids. */
+  private internal = new Map<number, (reply: VnodeReply) => void>();
+  private nextInternalId = -1;
+  private readonly foreignCalls = new Map<number, (partitions: readonly number[]) => void>();
   readonly counts: NodeCounts = { gossipSent: 0, gossipMerged: 0, refused: 0, servedAsFallback: 0, suspicions: 0, connectionFailures: 0, crashes: 0, restarts: 0 };
   /** Handoff counts of the node's earlier lives (before crashes). */
   private readonly pastHandoff: HandoffCounts = emptyHandoffCounts();
@@ -248,6 +267,11 @@ export class SimNode {
     this.commitCalls.clear();
     this.joinCall = undefined;
     this.ticking = false;
+    this.reapedBefore += this.reaper?.counts.reaped ?? 0;
+    this.reaper?.stop();
+    this.reaper = undefined;
+    this.internal = new Map();
+    this.foreignCalls.clear();
   }
 
   /** The disk is lost as well: the node comes back with no data at all (its cluster state kept). */
@@ -405,6 +429,10 @@ export class SimNode {
     if (this.ticking) return;
     this.ticking = true;
     this.scheduleTick();
+    if (this.options.reaping !== undefined) {
+      this.reaper = this.newReaper(this.options.reaping);
+      this.reaper.start();
+    }
     if (this.options.liveness !== undefined) {
       this.scheduleHeartbeat(this.options.liveness.heartbeatIntervalMs);
       this.scheduleHintScan(this.options.liveness.hintScanIntervalMs);
@@ -563,7 +591,19 @@ export class SimNode {
       const pending = this.pendingTo.get(from);
       if (pending !== undefined && pending.delete(`${reply.requestId}:${reply.partition}`) && pending.size === 0) this.pendingTo.delete(from);
     }
-    this.coordinators.onReply(reply);
+    this.deliverReply(reply);
+  }
+
+  /** A reply to the coordinators, or (negative ids) to the reaper's request that asked for it. */
+  private deliverReply(reply: VnodeReply): void {
+    if (reply.requestId >= 0) {
+      this.coordinators.onReply(reply);
+      return;
+    }
+    const onReply = this.internal.get(reply.requestId);
+    if (onReply === undefined || !isFinalReply(reply)) return;
+    this.internal.delete(reply.requestId);
+    onReply(reply);
   }
 
   /** A request of ours was refused by a dead host; failed once, unless the reset failed it already. */
@@ -586,7 +626,7 @@ export class SimNode {
       this.counts.connectionFailures++;
       // 'timeout', as router.onPeerDown says it: the request may have been applied before the
       // connection dropped, so a put must not be handed to another replica.
-      this.coordinators.onReply({ type: 'VnodeFailed', requestId, partition, error: { code: 'timeout', message: `the connection to ${peer} dropped before it answered; the request may or may not have been applied` } });
+      this.deliverReply({ type: 'VnodeFailed', requestId, partition, error: { code: 'timeout', message: `the connection to ${peer} dropped before it answered; the request may or may not have been applied` } });
     }
   }
 
@@ -633,6 +673,13 @@ export class SimNode {
         return this.onConnectionReset(from);
       case 'Heartbeat':
         return;
+      case 'ForeignQuery':
+        return this.send(from, { type: 'ForeignAnswer', callId: message.callId, partitions: this.foreignPartitions() });
+      case 'ForeignAnswer': {
+        const call = this.foreignCalls.get(message.callId);
+        this.foreignCalls.delete(message.callId);
+        return call?.(message.partitions);
+      }
       case 'Gossip':
         return this.onGossip(from, message.state);
       case 'JoinRequest':
@@ -654,6 +701,87 @@ export class SimNode {
       default:
         return assertNever(message);
     }
+  }
+
+  // ---- Tombstone reaping, with the production actor
+
+  private newReaper(options: ReapingOptions): Reaper {
+    return new Reaper({
+      self: this.name,
+      partitionCount: this.options.partitions,
+      ring: () => this.current?.ring ?? [],
+      isUp: (node) => this.isUp(node),
+      nValOf: () => this.options.bucketProps.nVal,
+      host: { reapScan: (partition, partitionCount, _after, _max, nowMs, delayMs) => Promise.resolve(this.reapScan(partition, partitionCount, nowMs, delayMs)) },
+      foreignPartitions: () => (options.ignoreForeignCopies === true ? Promise.resolve(new Set<number>()) : this.askForeignPartitions()),
+      vnodeRequest: (node, request, onReply) => {
+        const requestId = this.nextInternalId--;
+        this.internal.set(requestId, onReply);
+        this.route({ ...request, requestId } as VnodeRequest, node);
+      },
+      clock: this.process,
+      nowMs: () => this.process.nowMs(),
+      monotonicMs: () => this.process.monotonicMs(),
+      intervalMs: options.intervalMs,
+      delayMs: options.delayMs,
+      batchKeys: 1000,
+      inFlightMax: 8,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      log: { info: () => {}, warn: () => {}, debug: () => {} },
+    });
+  }
+
+  /** What a worker's reapScan answers, over the simulated storage, in one batch. */
+  private reapScan(partition: number, partitionCount: number, nowMs: number, delayMs: number): ReapScan {
+    const candidates: { key: Uint8Array; value: Uint8Array }[] = [];
+    let young = 0;
+    this.storage.forEach(partition, (key, value) => {
+      const judged = judgeStored(key, value, partition, partitionCount, nowMs, delayMs);
+      if (judged === 'young') young++;
+      else if (judged === 'candidate') candidates.push({ key, value });
+    });
+    return { candidates, young, done: true, resumeAfterHex: undefined };
+  }
+
+  /** Partitions this node holds objects of without owning or receiving them (hints, strays, handed-off copies). */
+  foreignPartitions(): number[] {
+    const ring = this.current?.ring;
+    if (ring === undefined) return this.storage.objectPartitions();
+    return this.storage.objectPartitions().filter((p) => ring[p]?.owner !== this.name && ring[p]?.next !== this.name);
+  }
+
+  /** Asks every other member; a member believed down, or not answering in time, makes it unknown. */
+  private askForeignPartitions(): Promise<ReadonlySet<number> | string> {
+    const others = (this.current?.members ?? []).filter((m) => m.name !== this.name && m.status !== 'left').map((m) => m.name);
+    const down = others.find((node) => !this.isUp(node));
+    if (down !== undefined) return Promise.resolve(`${down} is down`);
+    return new Promise((resolve) => {
+      const union = new Set(this.foreignPartitions());
+      let waiting = others.length;
+      let done = false;
+      if (waiting === 0) return resolve(union);
+      const generation = this.process.generation;
+      const callIds: number[] = [];
+      this.process.schedule(this.options.requestTimeoutMs * 1000, `foreign-query timeout ${this.name}`, () => {
+        if (done || generation !== this.process.generation) return;
+        done = true;
+        for (const id of callIds) this.foreignCalls.delete(id);
+        resolve('a member did not answer in time');
+      });
+      for (const node of others) {
+        const callId = this.nextCallId++;
+        callIds.push(callId);
+        this.foreignCalls.set(callId, (partitions) => {
+          if (done) return;
+          for (const p of partitions) union.add(p);
+          if (--waiting === 0) {
+            done = true;
+            resolve(union);
+          }
+        });
+        this.send(node, { type: 'ForeignQuery', callId });
+      }
+    });
   }
 
   // ---- Key-value operations, as the runtime's key-value service places and resolves them

@@ -132,6 +132,38 @@ test('ifNoneMatch on an existing key fails with precondition_failed, keeping the
   }
 });
 
+test('a put with ttlMs reports its expiresAtMs on the siblings, and the key reads as not found once it passes', async (t) => {
+  const client = await connect({ nodes: [address] });
+  try {
+    const before = Date.now();
+    const put = await client.put('sessions', 'long', 'ada', { ttlMs: 600_000, returnBody: true });
+    const expiresAtMs = put.siblings?.[0]?.expiresAtMs;
+    t.true(expiresAtMs !== undefined && expiresAtMs >= before + 600_000 && expiresAtMs <= Date.now() + 600_000, `expiresAtMs ${expiresAtMs} is the write time plus ttlMs`);
+    const read = await client.get('sessions', 'long');
+    t.deepEqual(read.found ? read.siblings.map((s) => [s.value.toString(), s.expiresAtMs]) : [], [['ada', expiresAtMs]]);
+    // A write without ttlMs makes a value that never expires (the type has no default TTL).
+    await client.put('sessions', 'long', 'ada forever', { context: read.context });
+    const rewritten = await client.get('sessions', 'long');
+    t.true(rewritten.found && rewritten.siblings.length === 1 && !('expiresAtMs' in rewritten.siblings[0]!), 'no expiresAtMs on a value that never expires');
+
+    await client.put('sessions', 'short', 'brief', { ttlMs: 300 });
+    // Bounded polling, on the node's clock: the key goes, with a context a later write can use.
+    let gone = await client.get('sessions', 'short');
+    for (const deadline = Date.now() + 10_000; gone.found && Date.now() < deadline; gone = await client.get('sessions', 'short')) await new Promise((r) => setTimeout(r, 25));
+    t.false(gone.found, 'expired within the polling bound');
+    t.true(gone.context !== undefined, 'an expired key answers a context, like a deleted one');
+
+    // The range is the node's to judge (the same words as over HTTP); what a uint64 cannot carry is refused here.
+    const tooLong = await t.throwsAsync(client.put('sessions', 'k', 'v', { ttlMs: 10 * 365 * 24 * 3600 * 1000 + 1 }), { instanceOf: RingkvError });
+    t.is(tooLong?.code, 'server_error');
+    t.regex(tooLong?.errmsg ?? '', /^invalid_request: ttl_ms must be an integer from 0/);
+    await t.throwsAsync(client.put('sessions', 'k', 'v', { ttlMs: -1 }), { instanceOf: TypeError, message: /ttlMs must be a non-negative integer/ });
+    await t.throwsAsync(client.put('sessions', 'k', 'v', { ttlMs: 1.5 }), { instanceOf: TypeError });
+  } finally {
+    await client.close();
+  }
+});
+
 test('500 concurrent gets pipelined on one connection are each answered with their own key', async (t) => {
   const client = await connect({ nodes: [address], poolSize: 1 });
   try {

@@ -31,7 +31,7 @@ import type { PeerMessage } from '../peer/messages.js';
 import { PeerTransport } from '../peer/transport.js';
 import type { Supervisor } from '../vnode-host/supervisor.js';
 import { AntiEntropy, antiEntropyFromConfig, unrefClock } from './anti-entropy.js';
-import { Reaper } from './reaper.js';
+import { Reaper } from '../../../actors/reaper.js';
 import { Handoff } from './handoff.js';
 import { Membership, type MembershipTransport } from './membership.js';
 import { ClusterRouter } from './router.js';
@@ -329,6 +329,7 @@ export class ClusterNode implements ClusterAdmin {
       log,
     });
     node.antiEntropy = antiEntropy;
+    membership.foreignPartitions = () => handoff.foreignPartitions();
     if (config.tombstoneReapIntervalMs > 0) {
       node.reaper = new Reaper({
         self: config.nodeName,
@@ -337,9 +338,18 @@ export class ClusterNode implements ClusterAdmin {
         isUp: (peer) => node.isUp(peer),
         nValOf: (type) => membership.state.bucketTypes.find((t) => t.name === type)?.props.nVal,
         host: deps.supervisor,
+        foreignPartitions: async () => {
+          const own = handoff.foreignPartitions();
+          if (own === undefined) return 'this node has not yet scanned for copies it holds';
+          const others = activeMembers(membership.state).filter((m) => m.name !== config.nodeName);
+          const answers = await Promise.all(others.map((m) => membership.foreignPartitionsOf(m.name)));
+          const unknown = answers.find((a): a is string => typeof a === 'string');
+          return unknown ?? new Set([...own, ...answers.flatMap((a) => a as readonly number[])]);
+        },
         vnodeRequest: (to, request, onReply) => router.sendToPeerInternal(to, request, onReply),
         clock: unrefClock,
         nowMs: () => Date.now(),
+        monotonicMs,
         intervalMs: config.tombstoneReapIntervalMs,
         delayMs: config.tombstoneReapDelayMs,
         batchKeys: config.tombstoneReapBatchKeys,

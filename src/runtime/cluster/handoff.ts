@@ -89,6 +89,8 @@ export class Handoff {
   private readonly outgoing = new Map<number, OutgoingTransfer>();
   private nextTransferId = 1;
   private scanTimer: NodeJS.Timeout | undefined;
+  /** Whether a stray-copy scan has looked at every partition since the node started. */
+  private scannedOnce = false;
   private stopped = false;
   readonly counts = { transfersCompleted: 0, transfersFailed: 0, batchesReceived: 0, objectsReceived: 0, partitionsDropped: 0, hintObjectsDropped: 0, hintsRefused: 0 };
   /** Objects held for partitions this node does not own (hints, stray copies), by partition, as of the last scan. */
@@ -318,6 +320,7 @@ export class Handoff {
    */
   private async scanForStrayCopies(): Promise<void> {
     const state: ClusterState = this.options.membership.state;
+    let complete = true;
     for (let partition = 0; partition < state.ring.length && !this.stopped; partition++) {
       const entry = state.ring[partition]!;
       if (entry.owner === this.self || entry.next === this.self) {
@@ -325,10 +328,14 @@ export class Handoff {
         continue;
       }
       if (this.outgoing.has(partition)) continue;
+      // Unmarked before counting: a hint that lands after the count marks it again.
+      const marked = this.options.router.hintedPartitions.delete(partition);
       let keys: number;
       try {
         keys = await this.options.host.countKeys(partition);
       } catch {
+        if (marked) this.options.router.hintedPartitions.add(partition);
+        complete = false;
         continue; // the worker is restarting; the next scan looks again
       }
       if (keys === 0) this.held.delete(partition);
@@ -344,6 +351,7 @@ export class Handoff {
       this.options.log.info({ partition, keys, owner: now.owner }, 'holding objects of a partition this node does not own (hints, or a stray copy); handing them to the owner');
       this.enqueue(partition, now.owner, false);
     }
+    if (complete && !this.stopped) this.scannedOnce = true;
     this.startQueued();
   }
 
@@ -393,6 +401,19 @@ export class Handoff {
     if (objects < this.options.hintMaxObjects) return true;
     this.counts.hintsRefused++;
     return false;
+  }
+
+  /**
+   * Partitions this node holds data of without owning them: hints and stray copies (as of the last
+   * scan, plus fallback writes taken since), and partitions being handed off or in their grace
+   * period. Tombstone reaping holds back on them: such data may be older than a tombstone and,
+   * handed to the owner after the tombstone was reaped, would bring a deleted value back.
+   * Undefined until a scan has looked at every partition since the node started.
+   */
+  foreignPartitions(): number[] | undefined {
+    if (!this.scannedOnce) return undefined;
+    const out = new Set<number>([...this.held.keys(), ...this.outgoing.keys(), ...this.options.router.hintedPartitions]);
+    return [...out].sort((a, b) => a - b);
   }
 
   /** Hints (and stray copies) held per owner, as of the last scan: partitions and objects. */

@@ -57,9 +57,13 @@ type ControlRequest =
   | { readonly op: 'join'; readonly member: NewMember; readonly partitions: number }
   /** `state`: the requester's copy, merged first, so what it staged is committed even before gossip brings it. */
   | { readonly op: 'commit'; readonly state?: string }
-  | { readonly op: 'plan' };
+  | { readonly op: 'plan' }
+  /** Tombstone reaping asks: which partitions do you hold data of without owning them? */
+  | { readonly op: 'foreignPartitions' };
 
-type ControlReply = { readonly ok: true; readonly state?: string; readonly plan?: Plan } | { readonly ok: false; readonly code: string; readonly message: string };
+type ControlReply =
+  | { readonly ok: true; readonly state?: string; readonly plan?: Plan; readonly partitions?: readonly number[] }
+  | { readonly ok: false; readonly code: string; readonly message: string };
 
 /** How long links to a member that left stay up (it may still be serving its clients). */
 const leftMemberLingerMs = 60_000;
@@ -309,6 +313,16 @@ export class Membership {
 
   // ---- Control requests between nodes
 
+  /** This node's answer to 'foreignPartitions' (Handoff.foreignPartitions, set once it exists). */
+  foreignPartitions: () => readonly number[] | undefined = () => undefined;
+
+  /** The partitions `node` holds data of without owning them, or why that is not known. */
+  async foreignPartitionsOf(node: string): Promise<readonly number[] | string> {
+    const reply = await this.call(node, { op: 'foreignPartitions' });
+    if (!reply.ok) return `${node} did not answer (${reply.code}: ${reply.message})`;
+    return reply.partitions ?? `${node} has not yet scanned for copies it holds`;
+  }
+
   private call(to: string, request: ControlRequest): Promise<ControlReply> {
     const requestId = this.nextControlId++;
     return new Promise((resolve) => {
@@ -373,6 +387,10 @@ export class Membership {
       }
       case 'plan':
         return { ok: true, plan: this.plan() };
+      case 'foreignPartitions': {
+        const partitions = this.foreignPartitions();
+        return partitions === undefined ? { ok: true } : { ok: true, partitions };
+      }
       default:
         return { ok: false, code: 'invalid_request', message: `unknown control operation ${String((request as { op: unknown }).op)}` };
     }

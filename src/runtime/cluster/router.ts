@@ -102,6 +102,8 @@ export class ClusterRouter implements VnodeRouter {
   }
 
   private waiting = 0;
+  /** Partitions this node took fallback writes for since the handoff scan last looked at them. */
+  readonly hintedPartitions = new Set<number>();
   /** Requests sent to each peer and not yet finally answered, so a dropped link fails them at once. */
   private readonly pendingByPeer = new Map<string, Map<string, { requestId: number; partition: number }>>();
 
@@ -273,6 +275,11 @@ export class ClusterRouter implements VnodeRouter {
   }
 
   private deliverLocal(request: VnodeRequest): void {
+    // A write kept here as a hint for a partition this node does not serve: noted at once, so
+    // tombstone reaping elsewhere learns of it before the next handoff scan (Handoff.foreignPartitions).
+    if (request.type !== 'VnodeList' && request.type !== 'VnodeGet' && request.type !== 'VnodeReap' && request.fallback === true && !this.view.serves(request.partition)) {
+      this.hintedPartitions.add(request.partition);
+    }
     if (this.forwarding.size > 0) this.noteForwarding(request);
     this.local.send(request);
   }

@@ -56,7 +56,8 @@ export function bucketTypeOf(type: Uint8Array | undefined): Result<string> {
 /**
  * The content of a put. Fields ringkv does not store (links, secondary indexes, charset, content
  * encoding) are refused rather than dropped, so a client never reads back less than it wrote.
- * Server-assigned fields (vtag, last_mod, deleted) are ignored, as Riak does.
+ * Server-assigned fields (vtag, last_mod, deleted, and ringkv's expires_at_ms) are ignored, as
+ * Riak does: a write's expiry comes from RpbPutReq.ttl_ms alone.
  */
 export function newContentOf(content: RpbContent): Result<NewContent> {
   if (content.links !== undefined && content.links.length > 0) return fail('invalid_request', 'links are not supported');
@@ -86,8 +87,12 @@ function userMetaOf(pairs: readonly RpbPair[]): Result<UserMeta[]> {
   return ok(out);
 }
 
-/** One sibling as RpbContent; `withValue: false` (head, return_head) sends metadata only. */
-export function rpbContentOf(content: Content, withValue: boolean): object {
+/**
+ * One sibling as RpbContent; `withValue: false` (head, return_head) sends metadata only. With
+ * `withExpiry` (the request's include_expiry), a sibling that expires carries expires_at_ms;
+ * without it the fields are exactly Riak's, since some Riak clients refuse a field they do not know.
+ */
+export function rpbContentOf(content: Content, withValue: boolean, withExpiry: boolean): object {
   const lastModUs = Math.max(0, Math.round(content.lastModifiedMs * 1000));
   return {
     value: withValue ? content.value : new Uint8Array(0),
@@ -96,6 +101,7 @@ export function rpbContentOf(content: Content, withValue: boolean): object {
     last_mod: Math.floor(lastModUs / 1_000_000),
     last_mod_usecs: lastModUs % 1_000_000,
     usermeta: content.userMeta.map((m) => ({ key: bytesOf(m.key), value: bytesOf(m.value) })),
+    ...(withExpiry && content.expiresAtMs !== undefined ? { expires_at_ms: content.expiresAtMs } : {}),
   };
 }
 

@@ -67,7 +67,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 /**
  * RpbGetReq. Not found is an empty RpbGetResp (Riak's way); with deletedvclock a deleted key
  * answers its tombstone's context and no content; if_modified equal to the current context
- * answers `unchanged`; head sends every sibling without its value.
+ * answers `unchanged`; head sends every sibling without its value; include_expiry (a ringkv
+ * extension) adds each expiring sibling's expires_at_ms.
  */
 export async function handleGet(deps: KvHandlerDeps, m: RpbGetReq): Promise<Buffer> {
   const key = objectKey(m.type, m.bucket, m.key);
@@ -84,16 +85,18 @@ export async function handleGet(deps: KvHandlerDeps, m: RpbGetReq): Promise<Buff
     // RpbGetResp and fails without one; it is the context the client already holds.
     return encodeMessageFrame(MessageCode.GetResp, 'RpbGetResp', { unchanged: true, vclock: reply.context });
   }
-  return encodeMessageFrame(MessageCode.GetResp, 'RpbGetResp', { content: contentsOf(reply.contents, m.head !== true), vclock: reply.context });
+  return encodeMessageFrame(MessageCode.GetResp, 'RpbGetResp', { content: contentsOf(reply.contents, m.head !== true, m.include_expiry === true), vclock: reply.context });
 }
 
-function contentsOf(contents: readonly Content[], withValue: boolean): object[] {
-  return contents.map((c) => rpbContentOf(c, withValue));
+function contentsOf(contents: readonly Content[], withValue: boolean, withExpiry: boolean): object[] {
+  return contents.map((c) => rpbContentOf(c, withValue, withExpiry));
 }
 
 /**
  * RpbPutReq. An absent key is generated and returned in RpbPutResp.key; return_body and
- * return_head answer the siblings after the write (return_head without values).
+ * return_head answer the siblings after the write (return_head without values), with their
+ * expires_at_ms under include_expiry. ttl_ms (a ringkv extension) goes to the service as it came:
+ * the service judges its range, so a bad value gets the same error as over HTTP.
  */
 export async function handlePut(deps: KvHandlerDeps, m: RpbPutReq): Promise<Buffer> {
   const generated = m.key === undefined || m.key.length === 0 ? bytesOf(deps.generateKey()) : undefined;
@@ -111,12 +114,13 @@ export async function handlePut(deps: KvHandlerDeps, m: RpbPutReq): Promise<Buff
     content: content.value,
     returnBody: wantBody,
     ...preconditions,
+    ...(m.ttl_ms === undefined ? {} : { ttlMs: m.ttl_ms }),
   });
   if (!result.ok) return kvErrorFrame(result.error, preconditions);
   const reply: { content?: object[]; vclock?: Uint8Array; key?: Uint8Array } = {};
   if (generated !== undefined) reply.key = generated;
   if (wantBody && result.value.contents !== undefined) {
-    reply.content = contentsOf(result.value.contents, m.return_body === true);
+    reply.content = contentsOf(result.value.contents, m.return_body === true, m.include_expiry === true);
     reply.vclock = result.value.context;
   }
   return encodeMessageFrame(MessageCode.PutResp, 'RpbPutResp', reply);

@@ -1,9 +1,13 @@
 // The protobuf schema of the Riak messages ringkv speaks, written as a protobufjs reflection
 // descriptor so that tsc carries it into dist/ with the code. Field names, numbers and rules match
 // basho/riak_pb (riak.proto, riak_kv.proto) for the subset implemented; nothing else may be added
-// here, because a wrong number silently corrupts what a real Riak client reads.
+// here, because a wrong number silently corrupts what a real Riak client reads. The one exception
+// is ringkv's own extension fields, numbered from 1001 up (`ringkvExtension`), far past any number
+// riak_pb uses. A Riak client never sends them, and is never sent one it did not ask for: some
+// clients' decoders (no-riak's) refuse a message with a field they do not know.
 
 import protobuf from 'protobufjs';
+import { assert } from '../../core/errors.js';
 
 /** Message codes (riak_pb_messages.csv) of the messages ringkv reads or writes. */
 export const MessageCode = {
@@ -51,6 +55,15 @@ type Field = { readonly type: string; readonly id: number; readonly rule?: Field
 const req = (type: string, id: number): Field => ({ type, id, rule: 'required' });
 const opt = (type: string, id: number): Field => ({ type, id });
 const rep = (type: string, id: number): Field => ({ type, id, rule: 'repeated' });
+
+/**
+ * A ringkv extension field: optional, numbered 1001 or above so that it can never take a number
+ * riak_pb uses or will use for its own fields (docs/ttl.md#wire-formats lists them).
+ */
+const ringkvExtension = (type: string, id: number): Field => {
+  assert(id >= 1001, `ringkv extension fields are numbered from 1001, got ${id}`);
+  return { type, id };
+};
 
 /**
  * Marks every message and enum as proto2. protobufjs reads a JSON descriptor without an edition
@@ -132,6 +145,8 @@ const descriptor = {
         sloppy_quorum: opt('bool', 11),
         n_val: opt('uint32', 12),
         type: opt('bytes', 13),
+        // ringkv: answer each sibling's expires_at_ms (docs/ttl.md).
+        include_expiry: ringkvExtension('bool', 1001),
       },
     },
     RpbGetResp: { fields: { content: rep('RpbContent', 1), vclock: opt('bytes', 2), unchanged: opt('bool', 3) } },
@@ -153,6 +168,10 @@ const descriptor = {
         sloppy_quorum: opt('bool', 14),
         n_val: opt('uint32', 15),
         type: opt('bytes', 16),
+        // ringkv: the value expires this long after the write; 0: never (docs/ttl.md).
+        ttl_ms: ringkvExtension('uint64', 1001),
+        // ringkv: the siblings return_body/return_head answer carry their expires_at_ms.
+        include_expiry: ringkvExtension('bool', 1002),
       },
     },
     RpbPutResp: { fields: { content: rep('RpbContent', 1), vclock: opt('bytes', 2), key: opt('bytes', 3) } },
@@ -190,6 +209,9 @@ const descriptor = {
         usermeta: rep('RpbPair', 9),
         indexes: rep('RpbPair', 10),
         deleted: opt('bool', 11),
+        // ringkv, sent only to a request with include_expiry: when this sibling expires, in ms
+        // since the epoch; absent: never (docs/ttl.md).
+        expires_at_ms: ringkvExtension('uint64', 1001),
       },
     },
     RpbLink: { fields: { bucket: opt('bytes', 1), key: opt('bytes', 2), tag: opt('bytes', 3) } },
@@ -288,6 +310,8 @@ export interface RpbContent {
   readonly usermeta?: readonly RpbPair[];
   readonly indexes?: readonly RpbPair[];
   readonly deleted?: boolean;
+  /** ringkv extension (1001), sent only when asked for: when the sibling expires, ms since the epoch; absent: never. */
+  readonly expires_at_ms?: number;
 }
 
 export interface RpbGetReq {
@@ -304,6 +328,8 @@ export interface RpbGetReq {
   readonly sloppy_quorum?: boolean;
   readonly n_val?: number;
   readonly type?: Uint8Array;
+  /** ringkv extension (1001): answer each sibling's expires_at_ms. */
+  readonly include_expiry?: boolean;
 }
 
 export interface RpbPutReq {
@@ -323,6 +349,10 @@ export interface RpbPutReq {
   readonly sloppy_quorum?: boolean;
   readonly n_val?: number;
   readonly type?: Uint8Array;
+  /** ringkv extension (1001): the value expires this long after the write; 0: never. */
+  readonly ttl_ms?: number;
+  /** ringkv extension (1002): the siblings answered carry their expires_at_ms. */
+  readonly include_expiry?: boolean;
 }
 
 export interface RpbDelReq {

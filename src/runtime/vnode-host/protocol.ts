@@ -100,12 +100,8 @@ export interface VnodeTreesStats {
   readonly rebuildChunks: number | null;
 }
 
-export interface ReapScan {
-  readonly candidates: readonly { readonly key: Uint8Array; readonly value: Uint8Array }[];
-  readonly young: number;
-  readonly done: boolean;
-  readonly resumeAfterHex: string | undefined;
-}
+export type { ReapScan } from '../../../actors/reaper.js';
+import type { ReapScan } from '../../../actors/reaper.js';
 
 /** The control-plane API each worker exposes through comlink. */
 export interface WorkerControl {

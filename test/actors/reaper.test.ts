@@ -2,13 +2,12 @@
 // it confirms, and that a replica which changed in between keeps its key.
 
 import test from 'ava';
-import type { Clock } from '../../../actors/ports.js';
-import { encodeObject, encodeStorageKey } from '../../../src/core/codec.js';
-import type { VnodeReply } from '../../../src/core/messages.js';
-import { applyWrite, emptyObject } from '../../../src/core/object.js';
-import { partitionOf } from '../../../src/core/ring.js';
-import { Reaper } from '../../../src/runtime/cluster/reaper.js';
-import type { UnnumberedRequest } from '../../../src/runtime/cluster/router.js';
+import type { Clock } from '../../actors/ports.js';
+import { encodeObject, encodeStorageKey } from '../../src/core/codec.js';
+import type { VnodeReply } from '../../src/core/messages.js';
+import { applyWrite, emptyObject } from '../../src/core/object.js';
+import { partitionOf } from '../../src/core/ring.js';
+import { Reaper, type UnnumberedRequest } from '../../actors/reaper.js';
 
 const Q = 8;
 const text = new TextEncoder();
@@ -32,6 +31,8 @@ interface Setup {
   readonly stored?: (node: string, partition: number) => Uint8Array | undefined | 'fail';
   /** Whether a reap removes, default true. */
   readonly removes?: (node: string, partition: number) => boolean;
+  /** What the members say about copies they hold, default none. */
+  readonly foreign?: ReadonlySet<number> | string;
 }
 
 async function run(setup: Setup) {
@@ -44,6 +45,7 @@ async function run(setup: Setup) {
     ring: () => ring,
     isUp: (node) => !(setup.down ?? []).includes(node),
     nValOf: (type) => (type === 'default' ? 3 : undefined),
+    foreignPartitions: async () => setup.foreign ?? new Set<number>(),
     host: { reapScan: async (partition) => ({ candidates: partition === 0 ? [{ key, value: tombstone }] : [], young: 0, done: true, resumeAfterHex: undefined }) },
     vnodeRequest: (node, request, onReply) => {
       sent.push({ node, request });
@@ -59,15 +61,22 @@ async function run(setup: Setup) {
     },
     clock: noTimers,
     nowMs: () => 10_000,
+    monotonicMs: () => monotonic,
     intervalMs: 1000,
     delayMs: 1000,
     batchKeys: 100,
     inFlightMax: 4,
     requestTimeoutMs: 1000,
-    log: { info: () => {}, warn: () => {}, debug: () => {} } as never,
+    log: { info: () => {}, warn: () => {}, debug: () => {} },
   });
+  let monotonic = 0;
+  // The first pass confirms the tombstone on every replica; the reap waits for a second
+  // confirmation, delayMs later.
   await reaper.pass();
-  return { status: reaper.status(), sent };
+  const afterFirst = sent.filter((s) => s.request.type === 'VnodeReap').length;
+  monotonic += 1000;
+  await reaper.pass();
+  return { status: reaper.status(), sent, afterFirst };
 }
 
 test('a tombstone every primary holds is reaped on all three, each with the bytes it answered', async (t) => {
@@ -81,13 +90,13 @@ test('a tombstone every primary holds is reaped on all three, each with the byte
 test('nothing is read or reaped while a replica is down or its partition is moving', async (t) => {
   const down = await run({ down: ['c'] });
   t.is(down.status.reaped, 0);
-  t.is(down.status.blocked.replica_down, 1);
+  t.is(down.status.blocked.replica_down, 2, 'once in each of the two passes');
   t.is(down.sent.length, 0);
   t.is(down.status.awaiting, 1, 'the tombstone is reported as awaiting reaping');
 
   const ring = Array.from({ length: Q }, (_, p) => ({ owner: ['a', 'b', 'c'][p % 3]!, ...(p === 1 ? { next: 'd' } : {}) }));
   const moving = await run({ ring });
-  t.is(moving.status.blocked.transfer, 1);
+  t.is(moving.status.blocked.transfer, 2);
   t.is(moving.sent.length, 0);
 });
 
@@ -99,7 +108,7 @@ test('a replica that answers nothing, holds nothing or holds another version kee
   ] as const) {
     const { status, sent } = await run({ stored });
     t.is(status.reaped, 0);
-    t.is(status.blocked[reason], 1, reason);
+    t.is(status.blocked[reason], 2, reason);
     t.false(sent.some((s) => s.request.type === 'VnodeReap'), `no reap sent (${reason})`);
   }
 });
@@ -108,4 +117,23 @@ test('a replica that took a write between the confirmation and the reap keeps th
   const { status } = await run({ removes: (node) => node !== 'b' });
   t.is(status.reaped, 0);
   t.is(status.blocked.kept, 1);
+});
+
+test('nothing is reaped while a member holds a hint or stray copy of one of the partitions, or cannot be asked', async (t) => {
+  const hinted = await run({ foreign: new Set([2]) });
+  t.is(hinted.status.reaped, 0);
+  t.is(hinted.status.blocked.foreign_copies, 2);
+  t.false(hinted.sent.some((s) => s.request.type === 'VnodeReap'));
+  const elsewhere = await run({ foreign: new Set([5]) });
+  t.is(elsewhere.status.reaped, 1, 'a copy of an unrelated partition does not hold it back');
+  const unknown = await run({ foreign: 'c did not answer' });
+  t.is(unknown.status.reaped, 0);
+  t.is(unknown.status.blocked.copies_unknown, 2);
+});
+
+test('a tombstone is reaped at a second confirmation, delayMs after the first by this node\'s clock, whatever its timestamp says', async (t) => {
+  const { status, afterFirst, sent } = await run({});
+  t.is(afterFirst, 0, 'nothing reaped at the first confirmation, though the timestamp is old enough');
+  t.is(sent.filter((s) => s.request.type === 'VnodeGet').length, 6, 'two confirmations of three replicas');
+  t.is(status.reaped, 1);
 });
