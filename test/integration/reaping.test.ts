@@ -69,6 +69,10 @@ test.serial('tombstones and expired values are reaped once every replica holds t
     await until('every healthy tombstone to be reaped', async () => (await Promise.all(healthy.map((k) => state(a, k)))).every((s) => s === 'absent'), 30_000);
     const reaped = (await Promise.all(nodes.map(tombstones))).reduce((sum, s) => sum + s.reaped, 0);
     t.true(reaped >= healthy.length, `${reaped} tombstones reaped`);
+    const metrics = await Promise.all(nodes.map(async (n) => (await fetch(`${n.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text()));
+    const fromMetrics = metrics.reduce((sum, text) => sum + Number(/^ringkv_cluster_tombstones_reaped (\d+)$/m.exec(text)?.[1] ?? 'NaN'), 0);
+    t.is(fromMetrics, reaped, '/metrics counts the same reaps as cluster status');
+    t.true(metrics.every((text) => /^ringkv_cluster_tombstones_awaiting \d+$/m.test(text)), 'and the tombstones awaiting reaping');
 
     // An expired value is dead like a tombstone: reaped from every replica once it is old enough.
     t.is((await put(a, 'expiring', 'short-lived', 'w=all&ttl_ms=300')).status, 204);

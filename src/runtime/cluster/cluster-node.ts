@@ -493,7 +493,7 @@ export class ClusterNode implements ClusterAdmin {
       peers: this.transport?.peers() ?? [],
       liveness: this.detectors.snapshot(monotonicMs()).map((h) => ({ ...h, phi: round2(h.phi), up: this.isUp(h.peer) })),
       antiEntropy: this.antiEntropy?.stats() ?? { enabled: false },
-      tombstones: this.reaper === undefined ? { enabled: false } : { enabled: true, ...this.reaper.counts },
+      tombstones: this.reaper === undefined ? { enabled: false } : { enabled: true, awaiting: this.reaper.status().awaiting, ...this.reaper.counts },
     };
   }
 
