@@ -8,7 +8,7 @@ import { type DatatypeOp, applyDatatypeOp } from './datatype.js';
 import type { WriteWarning } from './kv.js';
 import type { VnodePut } from './messages.js';
 import { type KvObject, applyWrite, emptyObject, keepNewestSibling, liveSiblings, mergeObjects, sameVersion, withoutExpired } from './object.js';
-import { type ActorId, vvEqual } from './version-vector.js';
+import { type ActorId, vvCoversDot, vvEqual } from './version-vector.js';
 
 export interface Applied {
   readonly object: KvObject;
@@ -27,6 +27,7 @@ export function applyPut(current: Uint8Array | undefined, put: VnodePut, actor: 
   // Expired siblings are dropped from what is written (the vector keeps their dots, so no merge
   // brings them back); an expired value is therefore absent for if_none_match as well.
   const before = withoutExpired(stored, put.nowMs);
+  if (current !== undefined && !put.lastWriteWins && holdsThisWrite(before, put, actor)) return ok({ object: before, bytes: current });
   if (put.ifNoneMatch && liveSiblings(before).length > 0) {
     return fail('precondition_failed', 'the key already holds a value (if_none_match)');
   }
@@ -44,6 +45,28 @@ export function applyPut(current: Uint8Array | undefined, put: VnodePut, actor: 
     );
   }
   return encodedWithin(after, put);
+}
+
+/**
+ * Whether this vnode already applied this very write: a sibling it minted, not seen by the write's
+ * context, with the write's content, timestamp and expiry. A message delivered twice (which TCP
+ * never does, but the simulator does) must not make one write two siblings; and two writes that
+ * match in all of this — same coordinator clock reading, same context, same content — are
+ * indistinguishable to any reader, so keeping one of them loses nothing.
+ */
+function holdsThisWrite(object: KvObject, put: VnodePut, actor: ActorId): boolean {
+  return object.siblings.some(
+    (s) =>
+      s.dot.actor === actor &&
+      !vvCoversDot(put.context, s.dot) &&
+      s.lastModifiedMs === put.nowMs &&
+      s.deleted === put.deleted &&
+      s.expiresAtMs === (put.deleted ? undefined : put.expiresAtMs) &&
+      s.contentType === put.content.contentType &&
+      bytesEqual(s.value, put.content.value) &&
+      s.userMeta.length === put.content.userMeta.length &&
+      s.userMeta.every((m, i) => m.key === put.content.userMeta[i]!.key && m.value === put.content.userMeta[i]!.value),
+  );
 }
 
 /** Encodes a client write's result, refused when the stored object would outgrow its bound. */

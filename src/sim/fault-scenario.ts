@@ -79,9 +79,13 @@ export interface FaultScenarioOptions extends Omit<SimClusterOptions, 'nodes' | 
   readonly duplicateUnsafe: boolean;
 }
 
-/** Every message may be delivered twice but a VnodePut: applied twice, it is two writes. */
+/**
+ * Every message may be delivered twice but a data-type update: a plain write delivered twice is
+ * recognised by the vnode that applied it, an increment applied twice counts twice (TCP never
+ * delivers a message twice; docs/simulator.md).
+ */
 export function duplicateSafe(message: NodeMessage): boolean {
-  return message.type !== 'VnodeRequestMsg' || message.request.type !== 'VnodePut';
+  return message.type !== 'VnodeRequestMsg' || message.request.type !== 'VnodePut' || message.request.op === undefined;
 }
 
 export const defaultFaultWeights: Readonly<Record<FaultKind, number>> = {

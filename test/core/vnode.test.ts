@@ -100,3 +100,20 @@ test('the put coordinator hands the warnings of the applied object to the client
   t.is(replyOf(concurrentSiblings(2, 1))?.warnings, undefined);
   t.deepEqual(replyOf(concurrentSiblings(3, 1))?.warnings, [{ kind: 'siblings', siblings: 3, warnSiblings: 2 }]);
 });
+
+test('a write delivered twice to the vnode that applies it is applied once; a different write with the same content is not taken for it', (t) => {
+  const put = blindPut(Uint8Array.of(7));
+  const first = applyPut(undefined, put, 'a');
+  if (!first.ok) return t.fail();
+  const again = applyPut(first.value.bytes, put, 'a');
+  if (!again.ok) return t.fail();
+  t.is(again.value.object.siblings.length, 1, 'the duplicate adds no sibling');
+  t.deepEqual(again.value.bytes, first.value.bytes);
+  const later = applyPut(first.value.bytes, { ...put, nowMs: 2 }, 'a');
+  t.is(later.ok && later.value.object.siblings.length, 2, 'the same value written blind a millisecond later is a sibling');
+  const elsewhere = applyPut(first.value.bytes, put, 'b');
+  t.is(elsewhere.ok && elsewhere.value.object.siblings.length, 2, 'applied by another vnode, it is another write');
+  const seen = applyPut(first.value.bytes, { ...put, context: decodeObject(first.value.bytes).vv }, 'a');
+  t.is(seen.ok && seen.value.object.siblings.length, 1, 'a write whose context saw the sibling replaces it');
+  t.not(seen.ok && seen.value.object.siblings[0]!.dot.counter, 1);
+});

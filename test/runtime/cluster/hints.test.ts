@@ -59,7 +59,8 @@ test.serial('hints for an owner that stays down longer than hintMaxAgeMs are dro
       }
       t.is(status, 204);
     }
-    await until('hints held', async () => (await Promise.all(live.map(stats))).some((s) => s.cluster.hints.some((h) => h.owner === 'd@127.0.0.1' && h.objects > 0)));
+    // Hints are held, then dropped once older than a second. Under load the drop can come before a
+    // poll has seen them held, so the drop count is what is waited for: only held hints are dropped.
     await until('stale hints dropped', async () => (await Promise.all(live.map(stats))).reduce((sum, s) => sum + s.cluster.handoff.hintObjectsDropped, 0) > 0);
     await until('no hints held for d any more', async () => (await Promise.all(live.map(stats))).every((s) => s.cluster.hints.every((h) => h.owner !== 'd@127.0.0.1')));
     t.pass();
