@@ -156,11 +156,12 @@ export class Reaper {
     }
   }
 
-  status(): { enabled: true; delayMs: number; intervalMs: number; awaiting: number; reaped: number; blocked: Record<BlockReason, number>; partitions: PartitionReapStatus[] } {
+  /** `awaiting` is null until a first pass has counted the dead objects. */
+  status(): { enabled: true; delayMs: number; intervalMs: number; awaiting: number | null; reaped: number; blocked: Record<BlockReason, number>; partitions: PartitionReapStatus[] } {
     const partitions = [...this.partitions.entries()]
       .sort(([a], [b]) => a - b)
       .map(([partition, p]) => ({ partition, young: p.last?.young ?? 0, waiting: p.last?.waiting ?? 0, reaped: p.reaped, lastPassMs: p.last?.at ?? null }));
-    const awaiting = partitions.reduce((sum, p) => sum + p.young + p.waiting, 0);
+    const awaiting = this.counts.passes === 0 ? null : partitions.reduce((sum, p) => sum + p.young + p.waiting, 0);
     return { enabled: true, delayMs: this.options.delayMs, intervalMs: this.options.intervalMs, awaiting, reaped: this.counts.reaped, blocked: { ...this.counts.blocked }, partitions };
   }
 

@@ -116,6 +116,10 @@ function printTombstones(tombstones: Record<string, unknown> | undefined): void 
   const blocked = Object.entries((tombstones['blocked'] ?? {}) as Record<string, number>)
     .filter(([, n]) => n > 0)
     .map(([reason, n]) => `${reason} ${n}`);
+  if (tombstones['awaiting'] === null) {
+    writeLine(process.stdout, `tombstones awaiting reaping: not counted yet (the first pass runs ${seconds(tombstones['intervalMs'])} after the start)`);
+    return;
+  }
   writeLine(
     process.stdout,
     `tombstones awaiting reaping: ${String(tombstones['awaiting'])} (reaped ${String(tombstones['reaped'])}; reaped once ${seconds(tombstones['delayMs'])} old and held by every replica${blocked.length === 0 ? '' : `; kept so far: ${blocked.join(', ')}`})`,

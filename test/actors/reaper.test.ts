@@ -137,3 +137,13 @@ test('a tombstone is reaped at a second confirmation, delayMs after the first by
   t.is(sent.filter((s) => s.request.type === 'VnodeGet').length, 6, 'two confirmations of three replicas');
   t.is(status.reaped, 1);
 });
+
+test('before its first pass the reaper says it has not counted the dead objects yet', (t) => {
+  const reaper = new Reaper({
+    self: 'a', partitionCount: Q, ring: () => [], isUp: () => true, nValOf: () => 3,
+    host: { reapScan: async () => ({ candidates: [], young: 0, done: true, resumeAfterHex: undefined }) },
+    foreignPartitions: async () => new Set<number>(), vnodeRequest: () => {}, clock: noTimers, nowMs: () => 0, monotonicMs: () => 0,
+    intervalMs: 1000, delayMs: 1000, batchKeys: 10, inFlightMax: 1, requestTimeoutMs: 1000, log: { info: () => {}, warn: () => {}, debug: () => {} },
+  });
+  t.is(reaper.status().awaiting, null);
+});

@@ -262,3 +262,14 @@ test.serial("the node's HTTP port given as --node exits 4 and says which port to
   t.regex(result.stderr, /did not answer as a protocol-buffers port does .*is that its HTTP port\? --node takes HOST:PORT of a node's protocol-buffers port \(default 127\.0\.0\.1:8087\)/);
 });
 
+
+test.serial('cluster status prints the members with liveness, anti-entropy per partition, and the tombstones awaiting reaping', async (t) => {
+  const status = await run(['cluster', 'status', '--node', httpAddress]);
+  t.is(status.code, 0, status.stderr);
+  const lines = status.stdout.split('\n');
+  t.regex(status.stdout, /^member +status +owned +in +out +liveness +phi +peer address$/m);
+  t.true(lines.some((l) => /^\S+ +valid +16 +0 +0 +up +0 /.test(l)), status.stdout);
+  t.regex(status.stdout, /^anti-entropy on this node: \d+ trees ready, \d+ building, \d+ exchanges in the last minute, \d+ keys repaired/m);
+  t.is(lines.filter((l) => /^ +\d+ (ready|rebuilding|pending) +\d+ +\d+ +\S+ s?/.test(l)).length, 16, 'one line per partition');
+  t.regex(status.stdout, /^tombstones awaiting reaping: (not counted yet|\d+ \(reaped \d+)/m);
+});
