@@ -49,7 +49,10 @@ export async function waitSettled(nodes: readonly ClusterNodeProcess[], members:
     const want = [...members].sort().join(',');
     if (views.every((v) => v === views[0] && v.startsWith(`${want} pending=0 `))) return;
     last = views.join(' | ');
-    if (Date.now() > deadline) throw new Error(`cluster did not settle on ${want} within ${timeoutMs} ms; views: ${last}`);
+    if (Date.now() > deadline) {
+      const logs = nodes.map((n) => `--- ${n.name} (last lines of its log)\n${n.process.output().split('\n').slice(-15).join('\n')}`).join('\n');
+      throw new Error(`cluster did not settle on ${want} within ${timeoutMs} ms; views: ${last}\n${logs}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
 }

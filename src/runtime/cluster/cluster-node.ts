@@ -38,6 +38,9 @@ import { ClusterRouter } from './router.js';
 import { ClusterStateFile, loadClusterState } from './state-file.js';
 
 /** The failure detectors run on monotonic time: a wall clock stepped back or forward must not blind or alarm them. */
+/** How long one attempt of `--join` may take before the next starts (a hung attempt is left behind). */
+const joinAttemptMs = 30_000;
+
 function monotonicMs(): number {
   return performance.now();
 }
@@ -386,9 +389,19 @@ export class ClusterNode implements ClusterAdmin {
     }
     let delayMs = 200;
     while (!stopped()) {
-      const joined = await this.membership.join(seed);
+      // An earlier attempt that was given up on may have got through meanwhile.
+      if (activeMembers(this.membership.state).length > 1) break;
+      // A throw (a worker restarting while the node checks it holds no data, say) or an attempt
+      // that hangs is retried like a timeout: a node started with --join must not stay alone.
+      const attempt = this.membership.join(seed).catch((error: unknown) => fail('insufficient_vnodes', `the join failed: ${(error as Error).message}`));
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<Result<unknown>>((resolve) => {
+        timer = setTimeout(() => resolve(fail('timeout', `no outcome within ${joinAttemptMs} ms`)), joinAttemptMs);
+      });
+      const joined = await Promise.race([attempt, gaveUp]);
+      clearTimeout(timer);
       if (joined.ok) break;
-      if (joined.error.code === 'invalid_request') {
+      if (joined.error.code === 'invalid_request' && activeMembers(this.membership.state).length <= 1) {
         log.error({ seed, reason: joined.error.message }, 'cannot join the cluster');
         return;
       }

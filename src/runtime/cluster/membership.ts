@@ -241,7 +241,7 @@ export class Membership {
       return fail('invalid_request', 'this node holds data; only an empty node can join a cluster (its data would be shadowed by the cluster\'s owners)');
     }
     if (seedAddress === this.currentSelf().peerAddress) return fail('invalid_request', `${seedAddress} is this node's own peer listener; give the address of a member of the cluster to join`);
-    if (this.joinInProgress) return fail('invalid_request', 'a join is already in progress');
+    if (this.joinInProgress) return fail('overload', 'a join is already in progress; try again when it has finished');
     this.joinInProgress = true;
     let reply: ControlReply;
     let seed: string;
