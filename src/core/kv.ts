@@ -83,10 +83,20 @@ export interface PutRequest extends WriteOptions {
   readonly ifNotModified?: boolean;
   /**
    * The value expires this long after the coordinating node's clock at the write; 0: never,
-   * whatever the bucket type's default; absent: the type's default (docs/ttl.md).
+   * whatever the bucket type's default; absent: the type's default (docs/ttl.md). At most ttlMsMax.
    */
   readonly ttlMs?: number;
+  /**
+   * Instead of ttlMs (not with it): the instant the value expires, ms since the epoch, used as
+   * given (an instant already past stores a value that reads as expired). At most ttlMsMax after
+   * the coordinating node's clock. For front ends whose client names an absolute time (Redis's
+   * EXPIREAT, SET … PXAT, KEEPTTL), so that the time a read takes before the write does not move it.
+   */
+  readonly expiresAtMs?: number;
 }
+
+/** The longest TTL a write may ask for: ten years, in ms (docs/ttl.md). */
+export const ttlMsMax = 10 * 365 * 24 * 3600 * 1000;
 
 export interface PutReply {
   /** The context of the object after the write. */

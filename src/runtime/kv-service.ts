@@ -4,7 +4,7 @@
 
 import { type BucketProps, type RequestLimits, resolveRead, resolveWrite } from '../core/bucket.js';
 import { DecodeError, decodeContext, encodeStorageKey } from '../core/codec.js';
-import { type KvErrorCode, type Result, fail } from '../core/errors.js';
+import { type KvErrorCode, type Result, fail, ok } from '../core/errors.js';
 import { type DatatypeOp, contentsValue, datatypeOfType, opBytes, opOfUpdate } from '../core/datatype.js';
 import type {
   DatatypeFetchReply,
@@ -23,6 +23,7 @@ import type {
   PutReply,
   PutRequest,
 } from '../core/kv.js';
+import { ttlMsMax } from '../core/kv.js';
 import { partitionOf, preferencePartitions } from '../core/ring.js';
 import { type VersionVector, emptyVv } from '../core/version-vector.js';
 import type { CoordinatorActor, Placement } from '../../actors/coordinator.js';
@@ -54,19 +55,27 @@ export interface KvServiceDeps {
 }
 
 const textEncoder = new TextEncoder();
-/** The longest TTL a write may ask for: ten years, as for a bucket type's default (config.ts). */
-const ttlMsMax = 10 * 365 * 24 * 3600 * 1000;
 /** LMDB's key size limit, less one byte of headroom. */
 const storageKeyBytesMax = 510;
 
 export class KvNodeService implements KvService {
   private stopping = false;
+  private refusing: string | undefined;
 
   constructor(private readonly deps: KvServiceDeps) {}
 
   /** From now on every request is refused with `shutting_down`. */
   stopAccepting(): void {
     this.stopping = true;
+  }
+
+  /** Refuses every request with `reason` (503) until `acceptRequests`: a node still joining a cluster. */
+  refuseRequests(reason: string): void {
+    this.refusing = reason;
+  }
+
+  acceptRequests(): void {
+    this.refusing = undefined;
   }
 
   get(request: GetRequest): Promise<Result<GetReply>> {
@@ -168,6 +177,7 @@ export class KvNodeService implements KvService {
   /** Checks a listing request; returns its timeout. */
   private checkListing(type: string, bucket: Uint8Array | undefined, timeoutMs: number | undefined): Result<number> {
     if (this.stopping) return fail('shutting_down', 'the node is shutting down');
+    if (this.refusing !== undefined) return fail('insufficient_vnodes', this.refusing);
     if (!this.deps.bucketTypes.has(type)) return fail('unknown_bucket_type', `bucket type "${type}" is not defined`);
     if (bucket !== undefined && (bucket.length === 0 || bucket.length > this.deps.limits.maxBucketBytes)) {
       return fail('invalid_request', `the bucket name must be 1 to ${this.deps.limits.maxBucketBytes} bytes`);
@@ -177,6 +187,22 @@ export class KvNodeService implements KvService {
       return fail('invalid_request', `timeout_ms must be an integer from 1 to ${limit}, got ${timeoutMs}`);
     }
     return { ok: true, value: timeoutMs ?? this.deps.limits.defaultTimeoutMs };
+  }
+
+  /**
+   * The instant a write's value expires: from expiresAtMs as given, from ttlMs (or the type's
+   * default) after `nowMs`; undefined: never.
+   */
+  private expiresAtOf(request: Omit<PutRequest, 'content'>, defaultTtlMs: number, nowMs: number): Result<number | undefined> {
+    if (request.expiresAtMs !== undefined) {
+      if (request.ttlMs !== undefined) return fail('invalid_request', 'give ttl_ms or expires_at_ms, not both');
+      const at = request.expiresAtMs;
+      if (!Number.isSafeInteger(at) || at < 1 || at > nowMs + ttlMsMax) return fail('invalid_request', `expires_at_ms must be an integer from 1 to ${ttlMsMax} ms from now (${nowMs + ttlMsMax}), got ${at}`);
+      return ok(at);
+    }
+    const ttlMs = request.ttlMs ?? defaultTtlMs;
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < 0 || ttlMs > ttlMsMax) return fail('invalid_request', `ttl_ms must be an integer from 0 (never expires) to ${ttlMsMax}, got ${ttlMs}`);
+    return ok(ttlMs === 0 ? undefined : nowMs + ttlMs);
   }
 
   private write(
@@ -198,14 +224,14 @@ export class KvNodeService implements KvService {
     if (request.ifNotModified && request.context === undefined) {
       return fail('invalid_request', 'if_not_modified needs the context the writer saw');
     }
-    const ttlMs = request.ttlMs ?? quorum.value.ttlMs;
-    if (!Number.isSafeInteger(ttlMs) || ttlMs < 0 || ttlMs > ttlMsMax) return fail('invalid_request', `ttl_ms must be an integer from 0 (never expires) to ${ttlMsMax}, got ${ttlMs}`);
+    const nowMs = this.deps.nowMs();
+    const expiresAtMs = this.expiresAtOf(request, quorum.value.ttlMs, nowMs);
+    if (!expiresAtMs.ok) return expiresAtMs;
     const { partition, storageKey } = placed.value;
     const replicas = this.replicasOf(partition, quorum.value.n, quorum.value.sloppyQuorum);
-    const nowMs = this.deps.nowMs();
     // Expiry is absolute and fixed here, once: every replica and every reader judges that instant
     // against its own clock (docs/ttl.md). Deletes and data types never expire.
-    const expiry = ttlMs === 0 || deleted || op !== undefined ? {} : { expiresAtMs: nowMs + ttlMs };
+    const expiry = expiresAtMs.value === undefined || deleted || op !== undefined ? {} : { expiresAtMs: expiresAtMs.value };
     const written = this.deps.coordinators.put(
       replicas.partitions,
       {
@@ -243,6 +269,7 @@ export class KvNodeService implements KvService {
   /** Checks the key and finds its bucket type and its partition (the first of its replicas). */
   private place(key: ObjectKey): Result<{ props: BucketProps; storageKey: Uint8Array; partition: number }> {
     if (this.stopping) return fail('shutting_down', 'the node is shutting down');
+    if (this.refusing !== undefined) return fail('insufficient_vnodes', this.refusing);
     const props = this.deps.bucketTypes.get(key.type);
     if (props === undefined) return fail('unknown_bucket_type', `bucket type "${key.type}" is not defined`);
     const { maxKeyBytes, maxBucketBytes } = this.deps.limits;

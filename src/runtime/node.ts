@@ -208,6 +208,11 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     nowMs: () => Date.now(),
     monotonicUs: () => Number(process.hrtime.bigint() - startedAt) / 1000,
   });
+  // A node started with --join serves no request until it has joined: a write taken meanwhile
+  // would land in its own one-node ring, and a node holding data may not join a cluster.
+  if (config.join !== '' && !clusterNode.isMemberOfCluster()) {
+    kv.refuseRequests(`this node is joining the cluster at ${config.join} (--join) and serves requests once it has joined; ask another node`);
+  }
 
   const types = new BucketTypes(clusterNode.membership, bucketTypes, config, () => kv);
 
@@ -336,7 +341,14 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   }
 
   clusterNode.setClientAddresses(http?.url ?? '', pb?.address ?? '');
-  if (config.join !== '') void clusterNode.joinOnStart(config.join, () => stopping !== undefined);
+  if (config.join !== '') {
+    void clusterNode.joinOnStart(
+      config.join,
+      () => stopping !== undefined,
+      () => kv.acceptRequests(),
+      (reason) => kv.refuseRequests(`this node could not join the cluster at ${config.join} (--join): ${reason}; it serves no requests until restarted without --join or with a seed that accepts it`),
+    );
+  }
 
   log.info({ node: config.nodeName, dataDir, workers: config.workers, partitions: config.partitions, durability: config.durability }, 'node started');
   const peerAddress = clusterNode.peerAddress;

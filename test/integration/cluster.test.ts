@@ -97,13 +97,16 @@ test.serial('a fourth node joins and a node leaves under load: no acknowledged w
 
     const acknowledged = new Map<string, string>();
     const failures: string[] = [];
+    const serving = new Set(nodes.map((n) => n.name));
     let running = true;
     let ops = 0;
     const clients = [0, 1, 2, 3].map(async (client) => {
       for (let i = 0; running; i++) {
         const key = `c${client}-k${i % 150}`;
         const value = `c${client}-v${i}`;
-        const through = nodes.filter((n) => n.process.child.exitCode === null)[(client + i) % nodes.length] ?? nodes[0]!;
+        // Clients use the members: a node started with --join refuses requests until it has joined.
+        const members = nodes.filter((n) => n.process.child.exitCode === null && serving.has(n.name));
+        const through = members[(client + i) % members.length] ?? nodes[0]!;
         // Read first, then write with the context: each key is written by one client in sequence.
         const read = await get(through, key, 'r=quorum').catch((e: Error) => e);
         if (read instanceof Error || (read.status !== 200 && read.status !== 404)) {
@@ -132,6 +135,7 @@ test.serial('a fourth node joins and a node leaves under load: no acknowledged w
     await new Promise((r) => setTimeout(r, 1000));
     nodes.push(await startClusterNode('d', { join: nodes[0]!.peer }));
     await waitSettled(nodes, nodes.map((n) => n.name), 90_000);
+    serving.add(nodes[3]!.name);
     const opsAfterJoin = ops;
 
     const left = await admin(nodes[1]!, 'leave');

@@ -380,17 +380,27 @@ export class ClusterNode implements ClusterAdmin {
     return this.transport?.address;
   }
 
-  /** Joins on start (`--join`): retried until it works or the node stops, then committed. */
-  async joinOnStart(seed: string, stopped: () => boolean): Promise<void> {
+  /** Whether this node is in a cluster of more than itself. */
+  isMemberOfCluster(): boolean {
+    return activeMembers(this.membership.state).length > 1;
+  }
+
+  /**
+   * Joins on start (`--join`): retried until it works or the node stops, then committed.
+   * `onJoined` runs once the node is a member (at once if it already was); `onRefused` when the
+   * seed refuses it for good (another cluster, a node holding data).
+   */
+  async joinOnStart(seed: string, stopped: () => boolean, onJoined: () => void = () => {}, onRefused: (reason: string) => void = () => {}): Promise<void> {
     const { log } = this.deps;
-    if (activeMembers(this.membership.state).length > 1) {
+    if (this.isMemberOfCluster()) {
       log.info({ seed }, 'already a member of a cluster; --join has nothing to do');
+      onJoined();
       return;
     }
     let delayMs = 200;
     while (!stopped()) {
       // An earlier attempt that was given up on may have got through meanwhile.
-      if (activeMembers(this.membership.state).length > 1) break;
+      if (this.isMemberOfCluster()) break;
       // A throw (a worker restarting while the node checks it holds no data, say) or an attempt
       // that hangs is retried like a timeout: a node started with --join must not stay alone.
       const attempt = this.membership.join(seed).catch((error: unknown) => fail('insufficient_vnodes', `the join failed: ${(error as Error).message}`));
@@ -401,14 +411,18 @@ export class ClusterNode implements ClusterAdmin {
       const joined = await Promise.race([attempt, gaveUp]);
       clearTimeout(timer);
       if (joined.ok) break;
-      if (joined.error.code === 'invalid_request' && activeMembers(this.membership.state).length <= 1) {
+      if (joined.error.code === 'invalid_request') {
+        if (this.isMemberOfCluster()) break;
         log.error({ seed, reason: joined.error.message }, 'cannot join the cluster');
+        onRefused(joined.error.message);
         return;
       }
       log.warn({ seed, reason: joined.error.message, retryMs: delayMs }, 'join failed; retrying');
       await new Promise((r) => setTimeout(r, delayMs));
       delayMs = Math.min(delayMs * 2, 5000);
     }
+    if (stopped()) return;
+    onJoined();
     delayMs = 200;
     while (!stopped()) {
       if (memberOf(this.membership.state, this.deps.config.nodeName)?.staged !== true) return; // someone committed it

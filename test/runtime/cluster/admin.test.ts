@@ -181,3 +181,33 @@ test.serial('a transfer interrupted by a restart of the sending node resumes and
     await a.cleanup();
   }
 });
+
+test.serial('a node started with --join serves no request until it has joined, and says why', async (t) => {
+  // The seed does not answer yet: the joiner keeps retrying and refuses requests meanwhile.
+  const seedPort = await freePort();
+  const joiner = await clusterNode('j', { join: `127.0.0.1:${seedPort}` });
+  let a: TestNode | undefined;
+  let holder: TestNode | undefined;
+  try {
+    const early = await fetch(`${http(joiner)}/v1/buckets/carts/keys/alice`, { method: 'PUT', body: 'apples' });
+    t.is(early.status, 503);
+    t.regex(((await early.json()) as { error: { message: string } }).error.message, /joining the cluster at 127\.0\.0\.1:\d+ \(--join\)/);
+    a = await clusterNode('a', { peerPort: seedPort });
+    // Once the seed is up, the join and its commit go through and the node serves.
+    await until('the joiner to serve requests', async () => (await fetch(`${http(joiner)}/v1/buckets/carts/keys/alice`, { method: 'PUT', body: 'apples' })).status === 204, 30_000);
+    const read = await fetch(`${http(a!)}/v1/buckets/carts/keys/alice`);
+    t.is(read.status, 200, 'the write went to the cluster, not to a ring of its own');
+
+    // A node holding data is refused by the seed for good: it says so instead of serving alone.
+    holder = await clusterNode('h');
+    t.is((await fetch(`${http(holder)}/v1/buckets/carts/keys/bob`, { method: 'PUT', body: 'pears' })).status, 204);
+    holder = await holder.restart({ join: a!.node.addresses.peer! });
+    await until('the refusal to be known', async () => {
+      const answer = await fetch(`${http(holder!)}/v1/buckets/carts/keys/bob`);
+      return answer.status === 503 && /could not join/.test(((await answer.json()) as { error: { message: string } }).error.message);
+    });
+    t.pass();
+  } finally {
+    await Promise.all([joiner, a, holder].map((n) => n?.cleanup().catch(() => undefined)));
+  }
+});

@@ -118,7 +118,7 @@ export class MemoryKv implements KvService {
       if (request.context === undefined) return fail('invalid_request', 'if_not_modified needs the context the writer saw');
       if (!sameBytes(encodeContext(current.vv), request.context)) return fail('precondition_failed', 'the key changed since the context was read');
     }
-    const stored = this.write(request.key, current, context.value, request.content, false, request.ttlMs);
+    const stored = this.write(request.key, current, context.value, request.content, false, request.ttlMs, request.expiresAtMs);
     const contents = request.returnBody === true ? liveSiblings(stored).map(toContent) : undefined;
     return ok({ context: encodeContext(stored.vv), contents });
   }
@@ -171,9 +171,9 @@ export class MemoryKv implements KvService {
     return withoutExpired(object, this.nowMs());
   }
 
-  private write(key: ObjectKey, current: KvObject, context: VersionVector, content: NewContent, deleted: boolean, ttlMs?: number): KvObject {
+  private write(key: ObjectKey, current: KvObject, context: VersionVector, content: NewContent, deleted: boolean, ttlMs?: number, expiresAtMs?: number): KvObject {
     const nowMs = this.nowMs();
-    const expiry = ttlMs === undefined || ttlMs === 0 || deleted ? {} : { expiresAtMs: nowMs + ttlMs };
+    const expiry = deleted ? {} : expiresAtMs !== undefined ? { expiresAtMs } : ttlMs === undefined || ttlMs === 0 ? {} : { expiresAtMs: nowMs + ttlMs };
     const written = applyWrite(current, { context, content, deleted, ...expiry }, this.actor, nowMs);
     // What a replica does with the coordinator's result: merge it into what it holds.
     const stored = mergeObjects(current, written);
