@@ -15,7 +15,7 @@ export const actorIdKey = Uint8Array.of(0, 0x61, 0x63, 0x74, 0x6f, 0x72);
 
 /**
  * The storage key under which a vnode keeps its removed-key floor: the highest counter its actor
- * had put into any object it has since removed (a reaped tombstone, a purged expired object).
+ * had put into any object it has since removed (a reaped tombstone or expired object).
  * Without it, a write to a removed key would start counting again from 1 and could mint a dot a
  * stale copy elsewhere has already seen, and that copy would then drop the new value on merge.
  */

@@ -86,8 +86,11 @@ export class RingkvClient {
     return this.read(dtFetchRequest(at, options), () => decodeCounterFetch, options.timeoutMs);
   }
 
-  /** Adds `increment` (negative to subtract); answers the value after it. Never retried. */
-  updateCounter(at: DatatypeLocation, increment: number, options: DatatypeWriteOptions = {}): Promise<number> {
+  /**
+   * Adds `increment` (negative to subtract); answers the value after it. Never retried. Rejects
+   * with a TypeError, sending nothing, when `increment` is not a safe integer.
+   */
+  async updateCounter(at: DatatypeLocation, increment: number, options: DatatypeWriteOptions = {}): Promise<number> {
     return this.write(counterUpdateRequest(at, increment, options), decodeCounterUpdate, options.timeoutMs);
   }
 
@@ -97,7 +100,7 @@ export class RingkvClient {
   }
 
   /** Adds and removes members (removes first); answers the set after the update. Never retried. */
-  updateSet(at: DatatypeLocation, update: SetUpdate, options: DatatypeWriteOptions = {}): Promise<SetValue> {
+  async updateSet(at: DatatypeLocation, update: SetUpdate, options: DatatypeWriteOptions = {}): Promise<SetValue> {
     return this.write(setUpdateRequest(at, update, options), decodeSetUpdate, options.timeoutMs);
   }
 

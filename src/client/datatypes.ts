@@ -85,7 +85,7 @@ export function dtFetchRequest(at: DatatypeLocation, options: DatatypeReadOption
 }
 
 export function counterUpdateRequest(at: DatatypeLocation, increment: number, options: DatatypeWriteOptions): Buffer {
-  if (!Number.isSafeInteger(increment)) throw new RingkvError('protocol_error', `a counter increment must be a safe integer, got ${increment}`);
+  if (!Number.isSafeInteger(increment)) throw new TypeError(`ringkv client: a counter increment must be a safe integer (got ${increment})`);
   return dtUpdateRequest(at, { counter_op: { increment } }, undefined, options);
 }
 

@@ -9,14 +9,18 @@ import { type ActorId, type Dot, type VersionVector, type VvEntry, emptyVv, vvCo
 // ---------------------------------------------------------------------------------------------
 // PN-counter
 
-/** What one actor added (`p`) and subtracted (`n`) in total; both only grow. */
+/**
+ * What one actor added (`p`) and subtracted (`n`) in total within one epoch; both only grow. The
+ * id is `actor@epoch` (or, as states written before epochs were introduced hold it, the bare actor,
+ * which counts as epoch 0).
+ */
 export interface CounterEntry {
-  readonly actor: ActorId;
+  readonly actor: string;
   readonly p: number;
   readonly n: number;
 }
 
-/** Entries sorted by actor, no duplicates, so equal counters have one representation. */
+/** Entries sorted by id, no duplicates, so equal counters have one representation. */
 export interface PnCounter {
   readonly entries: readonly CounterEntry[];
 }
@@ -29,11 +33,38 @@ export function counterValue(counter: PnCounter): number {
   return total;
 }
 
-/** Adds `amount` (negative to subtract) as `actor`. The caller checks the amount is a safe integer. */
-export function counterIncrement(counter: PnCounter, actor: ActorId, amount: number): PnCounter {
-  const own = counter.entries.find((e) => e.actor === actor) ?? { actor, p: 0, n: 0 };
-  const next: CounterEntry = amount >= 0 ? { actor, p: own.p + amount, n: own.n } : { actor, p: own.p, n: own.n - amount };
-  const entries = [...counter.entries.filter((e) => e.actor !== actor), next].sort((a, b) => compareActors(a.actor, b.actor));
+/** The epoch of entry id `id` when it belongs to `actor` (a bare actor id is epoch 0). */
+function epochOf(id: string, actor: ActorId): number | undefined {
+  if (id === actor) return 0;
+  if (!id.startsWith(`${actor}@`)) return undefined;
+  const rest = id.slice(actor.length + 1);
+  return /^[0-9]+$/.test(rest) ? Number(rest) : undefined;
+}
+
+/**
+ * Adds `amount` (negative to subtract) as `actor`. The caller checks the amount is a safe integer.
+ *
+ * `epoch` is the counter of the object dot the write gets, which strictly increases per actor and
+ * key. The amount goes to this actor's entry with the highest epoch the state holds; when it holds
+ * none (a first update, or one after a delete, expiry or reap left nothing), or when `newEpoch` is
+ * set (the caller cannot vouch that the state holds the actor's latest totals), a fresh entry
+ * `actor@epoch` starts at 0. A fresh entry is never one a stale copy holds, so max-merge cannot
+ * hide what is added to it.
+ */
+export function counterIncrement(counter: PnCounter, actor: ActorId, amount: number, epoch: number, newEpoch = false): PnCounter {
+  const fresh = `${actor}@${epoch}`;
+  let own: CounterEntry | undefined;
+  let ownEpoch = -1;
+  for (const e of counter.entries) {
+    const at = newEpoch ? (e.actor === fresh ? epoch : undefined) : epochOf(e.actor, actor);
+    if (at !== undefined && at > ownEpoch) {
+      own = e;
+      ownEpoch = at;
+    }
+  }
+  const base = own ?? { actor: fresh, p: 0, n: 0 };
+  const next: CounterEntry = amount >= 0 ? { actor: base.actor, p: base.p + amount, n: base.n } : { actor: base.actor, p: base.p, n: base.n - amount };
+  const entries = [...counter.entries.filter((e) => e.actor !== base.actor), next].sort((a, b) => compareActors(a.actor, b.actor));
   return { entries };
 }
 
@@ -83,20 +114,62 @@ export function setMembers(set: OrSet): Uint8Array[] {
 }
 
 export function setHas(set: OrSet, element: Uint8Array): boolean {
-  return set.entries.some((e) => compareBytes(e.element, element) === 0);
+  let lo = 0;
+  let hi = set.entries.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const order = compareBytes(set.entries[mid]!.element, element);
+    if (order === 0) return true;
+    if (order < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
 }
 
-/** Adds `element` as `actor`: one new dot replaces every dot this replica has seen for it. */
-export function setAdd(set: OrSet, actor: ActorId, element: Uint8Array): OrSet {
-  const counter = vvGet(set.clock, actor) + 1;
-  const entry: SetEntry = { element, dots: [{ actor, counter }] };
-  const entries = [...set.entries.filter((e) => compareBytes(e.element, element) !== 0), entry].sort((a, b) => compareBytes(a.element, b.element));
+/**
+ * Adds every one of `elements` as `actor`, all under one new dot (entries are per element, so
+ * they may share it): for each, the new dot replaces every dot this replica has seen for it. The
+ * dot's counter is the next of the set's clock for `actor`, or `minCounter` if higher; the caller
+ * passes the counter of the object dot the write gets, so that a state rebuilt after a delete, an
+ * expiry or a reap never reuses a dot that a stale copy has seen. One pass over the set.
+ */
+export function setAddAll(set: OrSet, actor: ActorId, elements: readonly Uint8Array[], minCounter = 1): OrSet {
+  const adding = sortedDistinct(elements);
+  if (adding.length === 0) return set;
+  const counter = Math.max(vvGet(set.clock, actor) + 1, minCounter);
+  const dots: readonly Dot[] = [{ actor, counter }];
+  const entries: SetEntry[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < set.entries.length || j < adding.length) {
+    const x = set.entries[i];
+    const y = adding[j];
+    const order = x === undefined ? 1 : y === undefined ? -1 : compareBytes(x.element, y);
+    if (order < 0) {
+      entries.push(x!);
+      i++;
+      continue;
+    }
+    entries.push({ element: y!, dots });
+    j++;
+    if (order === 0) i++;
+  }
   return { clock: vvWith(set.clock, actor, counter), entries, deferred: set.deferred };
+}
+
+/** Adds `element` as `actor` (see setAddAll). */
+export function setAdd(set: OrSet, actor: ActorId, element: Uint8Array, minCounter = 1): OrSet {
+  return setAddAll(set, actor, [element], minCounter);
+}
+
+/** Removes every add of each of `elements` this replica has seen; the caller checks they are members. */
+export function setRemoveAll(set: OrSet, elements: readonly Uint8Array[]): OrSet {
+  return { ...set, entries: rewriteEntries(set.entries, sortedDistinct(elements), () => undefined) };
 }
 
 /** Removes every add of `element` this replica has seen; the caller checks it is a member. */
 export function setRemove(set: OrSet, element: Uint8Array): OrSet {
-  return { ...set, entries: set.entries.filter((e) => compareBytes(e.element, element) !== 0) };
+  return setRemoveAll(set, [element]);
 }
 
 /**
@@ -143,14 +216,25 @@ function applyDeferred(set: OrSet): OrSet {
 }
 
 function removeSeenDots(entries: readonly SetEntry[], elements: readonly Uint8Array[], context: VersionVector): SetEntry[] {
-  const out: SetEntry[] = [];
-  for (const entry of entries) {
-    if (!elements.some((e) => compareBytes(e, entry.element) === 0)) {
-      out.push(entry);
-      continue;
-    }
+  return rewriteEntries(entries, sortedDistinct(elements), (entry) => {
     const dots = unseenDots(entry.dots, context);
-    if (dots.length > 0) out.push({ element: entry.element, dots });
+    return dots.length > 0 ? { element: entry.element, dots } : undefined;
+  });
+}
+
+/**
+ * `entries` with each entry whose element is in `elements` (sorted, distinct) replaced by what
+ * `rewrite` makes of it (undefined: dropped). One pass over both.
+ */
+function rewriteEntries(entries: readonly SetEntry[], elements: readonly Uint8Array[], rewrite: (entry: SetEntry) => SetEntry | undefined): SetEntry[] {
+  const out: SetEntry[] = [];
+  let j = 0;
+  for (const entry of entries) {
+    while (j < elements.length && compareBytes(elements[j]!, entry.element) < 0) j++;
+    if (j < elements.length && compareBytes(elements[j]!, entry.element) === 0) {
+      const next = rewrite(entry);
+      if (next !== undefined) out.push(next);
+    } else out.push(entry);
   }
   return out;
 }
@@ -203,7 +287,7 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-function sortedDistinct(elements: readonly Uint8Array[]): Uint8Array[] {
+export function sortedDistinct(elements: readonly Uint8Array[]): Uint8Array[] {
   const sorted = [...elements].sort(compareBytes);
   return sorted.filter((e, i) => i === 0 || compareBytes(sorted[i - 1]!, e) !== 0);
 }

@@ -20,17 +20,17 @@ import {
   encodeCounter,
   encodeSet,
   encodeSetContext,
-  setAdd,
+  setAddAll,
   setHas,
   setMembers,
   setMerge,
-  setRemove,
+  setRemoveAll,
   setRemoveSeen,
 } from './crdt.js';
 import { type Result, fail, ok } from './errors.js';
 import type { DatatypeUpdate } from './kv.js';
-import { type KvObject, applyWrite, liveSiblings } from './object.js';
-import type { ActorId } from './version-vector.js';
+import { type KvObject, applyWrite, isExpired, liveSiblings, withoutExpired } from './object.js';
+import { type ActorId, vvGet } from './version-vector.js';
 
 export const counterContentType = 'application/vnd.ringkv.counter';
 export const setContentType = 'application/vnd.ringkv.set';
@@ -142,40 +142,55 @@ export function mergeStates(a: DatatypeState, b: DatatypeState): DatatypeState {
 /**
  * Applies `op` at the coordinating replica whose identity is `actor`: merges every live sibling,
  * applies the operation, and writes the result as one sibling whose context is the whole stored
- * vector, so it supersedes every sibling it merged.
+ * vector, so it supersedes every sibling it merged. Expired siblings are dropped first (their
+ * dots stay in the vector), so an expired value is not revived by the next update.
+ *
+ * The update's CRDT identities derive from the counter of the object dot the write gets, which
+ * strictly increases per actor and key (the stored vector keeps the dots of deleted and expired
+ * siblings, and a reaped key's vector starts above the vnode's removed-key floor): a set's adds
+ * take it as their dot, and a counter starts a new epoch with it. So after a delete, an expiry or
+ * a reap has emptied the merged state, an update never reuses an identity that a stale concurrent
+ * copy has seen, and merging that copy cannot hide it.
  */
-export function applyDatatypeOp(before: KvObject, op: DatatypeOp, actor: ActorId, nowMs: number): Result<KvObject> {
+export function applyDatatypeOp(stored: KvObject, op: DatatypeOp, actor: ActorId, nowMs: number): Result<KvObject> {
   const checked = checkDatatypeOp(op);
   if (!checked.ok) return checked;
+  const before = withoutExpired(stored, nowMs);
   const merged = mergedState(before, op.datatype);
   if (!merged.ok) return merged;
-  const updated = merged.value.type === 'counter' ? updateCounter(merged.value.counter, op.increment, actor) : updateSet(merged.value.set, op, actor);
+  // The dot applyWrite mints below, its context being the whole stored vector.
+  const dotCounter = vvGet(before.vv, actor) + 1;
+  // A tombstone or an expired sibling means a removal the merged state may straddle: the actor's
+  // own entries in it can come from a copy older than the actor's latest totals, so a counter
+  // continues in a new epoch rather than in an entry a fresher copy elsewhere may hide.
+  const afterRemoval = stored.siblings.some((s) => s.deleted || isExpired(s, nowMs));
+  const updated =
+    merged.value.type === 'counter' ? updateCounter(merged.value.counter, op.increment, actor, dotCounter, afterRemoval) : updateSet(merged.value.set, op, actor, dotCounter);
   if (!updated.ok) return updated;
   const content = { value: encodeState(updated.value), contentType: contentTypeOf(op.datatype), userMeta: [] };
   return ok(applyWrite(before, { context: before.vv, content, deleted: false }, actor, nowMs));
 }
 
-function updateCounter(counter: PnCounter, increment: number, actor: ActorId): Result<DatatypeState> {
-  const next = counterIncrement(counter, actor, increment);
-  const own = next.entries.find((e) => e.actor === actor)!;
-  if (!Number.isSafeInteger(own.p) || !Number.isSafeInteger(own.n) || !Number.isSafeInteger(counterValue(next))) {
+function updateCounter(counter: PnCounter, increment: number, actor: ActorId, epoch: number, newEpoch: boolean): Result<DatatypeState> {
+  const next = counterIncrement(counter, actor, increment, epoch, newEpoch);
+  if (!next.entries.every((e) => Number.isSafeInteger(e.p) && Number.isSafeInteger(e.n)) || !Number.isSafeInteger(counterValue(next))) {
     return fail('invalid_request', `the increment ${increment} would take the counter beyond ±${Number.MAX_SAFE_INTEGER}`);
   }
   return ok({ type: 'counter', counter: next });
 }
 
-function updateSet(set: OrSet, op: DatatypeOp, actor: ActorId): Result<DatatypeState> {
+/** Removes first, then adds; each in one pass over the set, whatever the number of elements. */
+function updateSet(set: OrSet, op: DatatypeOp, actor: ActorId, dotCounter: number): Result<DatatypeState> {
   let next = set;
   if (op.removes.length > 0 && op.context !== undefined && op.context.length > 0) {
     next = setRemoveSeen(next, op.removes, decodeSetContext(op.context));
-  } else {
-    for (const element of op.removes) {
-      // Riak's answer: without a context, only an element this replica holds can be removed.
-      if (!setHas(next, element)) return fail('precondition_failed', `cannot remove an element the set does not hold (${describe(element)}); fetch the set and remove with its context`);
-      next = setRemove(next, element);
-    }
+  } else if (op.removes.length > 0) {
+    // Riak's answer: without a context, only an element this replica holds can be removed.
+    const missing = op.removes.find((element) => !setHas(next, element));
+    if (missing !== undefined) return fail('precondition_failed', `cannot remove an element the set does not hold (${describe(missing)}); fetch the set and remove with its context`);
+    next = setRemoveAll(next, op.removes);
   }
-  for (const element of op.adds) next = setAdd(next, actor, element);
+  if (op.adds.length > 0) next = setAddAll(next, actor, op.adds, dotCounter);
   return ok({ type: 'set', set: next });
 }
 

@@ -25,8 +25,8 @@ export interface Sibling {
   /** A tombstone: the sibling records a delete. */
   readonly deleted: boolean;
   /**
-   * When the sibling expires (absolute, ms since the epoch, fixed by the replica that applied
-   * the write); absent: never. Expired siblings are hidden from reads and dropped by later
+   * When the sibling expires (absolute, ms since the epoch, fixed once by the key-value service
+   * of the node that coordinated the write, by its clock); absent: never. Expired siblings are hidden from reads and dropped by later
    * writes; an object whose siblings have all expired reads as not found (docs/ttl.md).
    */
   readonly expiresAtMs?: number;
@@ -153,16 +153,6 @@ export function isExpired(sibling: Sibling, nowMs: number): boolean {
 export function withoutExpired(object: KvObject, nowMs: number): KvObject {
   if (!object.siblings.some((s) => isExpired(s, nowMs))) return object;
   return { siblings: object.siblings.filter((s) => !isExpired(s, nowMs)), vv: object.vv };
-}
-
-/**
- * True when every sibling has expired at `nowMs`: the object holds nothing a reader could see,
- * and nothing (not even a tombstone) that must outlive it, so a replica may drop it outright and
- * repair must never copy it to a replica that lacks it. An object with a tombstone that never
- * expires is left to the tombstone reaper.
- */
-export function isEntirelyExpired(object: KvObject, nowMs: number): boolean {
-  return object.siblings.length > 0 && object.siblings.every((s) => isExpired(s, nowMs));
 }
 
 /** A stable, compact sibling identifier derived from its dot (no randomness needed). */

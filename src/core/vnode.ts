@@ -17,12 +17,13 @@ export interface Applied {
 
 /**
  * Applies a client write at the replica whose identity is `actor`. `counterFloor` is the highest
- * counter this actor put into any object the vnode has since removed (a reaped tombstone, a purged
+ * counter this actor put into any object the vnode has since removed (a reaped tombstone or
  * expired object): a write to a key the vnode no longer holds starts above it, so it can never
  * mint a dot that a stale copy elsewhere has already seen (see removedKeyFloor in actors/vnode.ts).
  */
 export function applyPut(current: Uint8Array | undefined, put: VnodePut, actor: ActorId, counterFloor = 0): Result<Applied> {
   const stored = current !== undefined ? decodeObject(current) : counterFloor > 0 ? { siblings: [], vv: [{ actor, counter: counterFloor }] } : emptyObject;
+  // A data-type update drops expired siblings itself (applyDatatypeOp), as below.
   if (put.op !== undefined) return applyDatatypePut(stored, put, put.op, actor);
   // Expired siblings are dropped from what is written (the vector keeps their dots, so no merge
   // brings them back); an expired value is therefore absent for if_none_match as well.
@@ -114,12 +115,12 @@ export function applyReplicate(current: Uint8Array | undefined, incoming: Uint8A
   return encodeObject(merged);
 }
 
-/** What a replica does with an incoming object: nothing, store these bytes, or drop the key. */
 /**
  * What a stored entry contributes to a listing: its key when listing a bucket, its bucket when
  * listing buckets (bucket undefined), or nothing — another type or bucket, a vnode's own metadata
  * (keys starting with byte 0), or an object whose siblings are all tombstones or expired at
- * `nowMs` (an expired object stays listed-out until the background purge removes it).
+ * `nowMs` (an expired object stays on disk, listed-out, until reaping removes it once every
+ * replica holds it: docs/ttl.md).
  */
 export function listedItem(storageKey: Uint8Array, stored: Uint8Array, bucketType: string, bucket: Uint8Array | undefined, nowMs = 0): Uint8Array | undefined {
   if (storageKey.length === 0 || storageKey[0] === 0) return undefined;

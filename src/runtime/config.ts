@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { datatypes, riakDefaultProps } from '../core/bucket.js';
 import type { BucketProps, Datatype, QuorumSetting } from '../core/bucket.js';
+import { ttlMsMax } from '../core/kv.js';
 
 export type Durability = 'fsync' | 'interval' | 'none';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -143,7 +144,6 @@ export interface NodeConfig {
   readonly aaeRebuildConcurrency: number;
   /** Keys a worker reads and hashes per rebuild step before it serves its mailboxes again. */
   readonly aaeRebuildChunkKeys: number;
-  /** How often each worker sweeps for expired objects to remove (docs/ttl.md); 0: never. */
   /** How often the tombstone reaper walks the owned partitions (0: tombstones are never reaped). */
   readonly tombstoneReapIntervalMs: number;
   /** A tombstone is reaped only once it is this old, every replica holds it, and no member holds hints of it. */
@@ -452,7 +452,7 @@ const bucketTypeParsers: { readonly [K in keyof BucketTypeProps]-?: Parser<NonNu
   maxObjectBytes: size(1, 60 * MiB),
   warnObjectBytes: size(1, 60 * MiB),
   datatype: oneOf<Datatype>(datatypes),
-  ttlMs: integer(0, 10 * 365 * 24 * 3600 * 1000),
+  ttlMs: integer(0, ttlMsMax),
 };
 
 

@@ -143,6 +143,10 @@ export class KvNodeService implements KvService {
       if (!placed.ok) return placed;
       const datatype = datatypeOfType(request.key.type, placed.value.props.datatype, request.legacyCounter ?? false);
       if (!datatype.ok) return datatype;
+      // As in Riak: concurrent updates of a legacy counter are kept as siblings and merged.
+      if (request.legacyCounter === true && !placed.value.props.allowMult) {
+        return fail('invalid_request', `legacy counters need allow_mult=true on the bucket type; bucket type "${request.key.type}" has allowMult false`);
+      }
       const op = opOfUpdate(request.key.type, datatype.value, request.update);
       if (!op.ok) return op;
       const { maxValueBytes } = this.deps.limits;

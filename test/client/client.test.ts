@@ -164,6 +164,24 @@ test('a put with ttlMs reports its expiresAtMs on the siblings, and the key read
   }
 });
 
+test('updateCounter with an increment that is not a safe integer rejects with a TypeError, sending nothing', async (t) => {
+  const silent = await silentServer();
+  const client = await connect({ nodes: [silent.address] });
+  try {
+    const at = { type: 'counters', bucket: 'b', key: 'k' };
+    let pending: Promise<number> | undefined;
+    t.notThrows(() => {
+      pending = client.updateCounter(at, 1.5);
+    }, 'no synchronous throw');
+    await t.throwsAsync(pending!, { instanceOf: TypeError, message: /increment must be a safe integer/ });
+    await t.throwsAsync(client.updateCounter(at, Number.MAX_SAFE_INTEGER + 1), { instanceOf: TypeError });
+    await t.throwsAsync(client.updateCounter(at, Number.NaN), { instanceOf: TypeError });
+  } finally {
+    await client.close();
+    await silent.close();
+  }
+});
+
 test('500 concurrent gets pipelined on one connection are each answered with their own key', async (t) => {
   const client = await connect({ nodes: [address], poolSize: 1 });
   try {

@@ -12,11 +12,14 @@ import {
   emptySet,
   encodeCounter,
   encodeSet,
+  compareBytes,
   setAdd,
+  setAddAll,
   setHas,
   setMembers,
   setMerge,
   setRemove,
+  setRemoveAll,
   setRemoveSeen,
 } from '../../src/core/crdt.js';
 import type { Dot, VersionVector } from '../../src/core/version-vector.js';
@@ -29,12 +32,13 @@ const members = (set: OrSet): string[] => setMembers(set).map(text);
 // ---------------------------------------------------------------------------------------------
 // Counters: histories of increments and syncs over three replicas
 
-type CounterStep = { kind: 'inc'; at: number; amount: number } | { kind: 'sync'; from: number; to: number };
+type CounterStep = { kind: 'inc'; at: number; amount: number; newEpoch: boolean } | { kind: 'sync'; from: number; to: number };
 
 const arbReplica = fc.integer({ min: 0, max: replicaActors.length - 1 });
 const arbCounterHistory = fc.array(
   fc.oneof(
-    fc.record({ kind: fc.constant('inc' as const), at: arbReplica, amount: fc.integer({ min: -50, max: 50 }) }),
+    // Now and then a replica starts a new epoch, as it does after a delete or an expiry.
+    fc.record({ kind: fc.constant('inc' as const), at: arbReplica, amount: fc.integer({ min: -50, max: 50 }), newEpoch: fc.integer({ min: 0, max: 4 }).map((n) => n === 0) }),
     fc.record({ kind: fc.constant('sync' as const), from: arbReplica, to: arbReplica }),
   ),
   { maxLength: 30 },
@@ -42,10 +46,11 @@ const arbCounterHistory = fc.array(
 
 function replayCounter(steps: readonly CounterStep[]): { replicas: PnCounter[]; total: number } {
   const replicas = replicaActors.map(() => emptyCounter);
+  const dots = replicaActors.map(() => 0); // each replica's object dot counter: only grows
   let total = 0;
   for (const step of steps) {
     if (step.kind === 'inc') {
-      replicas[step.at] = counterIncrement(replicas[step.at]!, replicaActors[step.at]!, step.amount);
+      replicas[step.at] = counterIncrement(replicas[step.at]!, replicaActors[step.at]!, step.amount, ++dots[step.at]!, step.newEpoch);
       total += step.amount;
     } else replicas[step.to] = counterMerge(replicas[step.to]!, replicas[step.from]!);
   }
@@ -86,10 +91,10 @@ test('a counter survives its encoding', (t) => {
 });
 
 test('decrements count apart from increments, and a re-delivered state counts once', (t) => {
-  let a = counterIncrement(emptyCounter, 'a', 5);
-  a = counterIncrement(a, 'a', -2);
-  const b = counterIncrement(emptyCounter, 'b', 10);
-  t.deepEqual(a.entries, [{ actor: 'a', p: 5, n: 2 }]);
+  let a = counterIncrement(emptyCounter, 'a', 5, 1);
+  a = counterIncrement(a, 'a', -2, 2);
+  const b = counterIncrement(emptyCounter, 'b', 10, 1);
+  t.deepEqual(a.entries, [{ actor: 'a@1', p: 5, n: 2 }], 'the entry continues in the epoch it started in');
   const merged = counterMerge(counterMerge(a, b), a);
   t.is(counterValue(merged), 13);
 });
@@ -102,6 +107,7 @@ const arbElement = fc.constantFrom(...elements);
 
 type SetStep =
   | { kind: 'add'; at: number; element: string }
+  | { kind: 'addAll'; at: number; elements: string[]; minCounter: number }
   | { kind: 'remove'; at: number; element: string }
   | { kind: 'removeWithContext'; at: number; element: string; contextFrom: number }
   | { kind: 'sync'; from: number; to: number };
@@ -109,6 +115,8 @@ type SetStep =
 const arbSetHistory = fc.array(
   fc.oneof(
     fc.record({ kind: fc.constant('add' as const), at: arbReplica, element: arbElement }),
+    // Several elements under one dot, at least a given counter (as an update after a delete does).
+    fc.record({ kind: fc.constant('addAll' as const), at: arbReplica, elements: fc.array(arbElement, { minLength: 1, maxLength: 4 }), minCounter: fc.integer({ min: 1, max: 12 }) }),
     fc.record({ kind: fc.constant('remove' as const), at: arbReplica, element: arbElement }),
     fc.record({ kind: fc.constant('removeWithContext' as const), at: arbReplica, element: arbElement, contextFrom: arbReplica }),
     fc.record({ kind: fc.constant('sync' as const), from: arbReplica, to: arbReplica }),
@@ -142,6 +150,11 @@ function replaySet(steps: readonly SetStep[]): { replicas: OrSet[]; added: Set<s
       for (const d of dotsOf(at, step.element)) superseded.add(dotKey(step.element, d));
       const next = setAdd(at, replicaActors[step.at]!, bytes(step.element));
       for (const d of dotsOf(next, step.element)) added.add(dotKey(step.element, d));
+      replicas[step.at] = next;
+    } else if (step.kind === 'addAll') {
+      for (const element of step.elements) for (const d of dotsOf(at, element)) superseded.add(dotKey(element, d));
+      const next = setAddAll(at, replicaActors[step.at]!, step.elements.map(bytes), step.minCounter);
+      for (const element of step.elements) for (const d of dotsOf(next, element)) added.add(dotKey(element, d));
       replicas[step.at] = next;
     } else if (step.kind === 'remove') {
       if (!setHas(at, bytes(step.element))) continue;
@@ -226,4 +239,60 @@ test('a remove whose context is ahead of the replica is deferred until the adds 
   t.deepEqual(members(healed), []);
   t.is(healed.deferred.length, 0, 'forgotten once the clock covers the context');
   t.deepEqual(members(setMerge(healed, a1)), [], 'the old add cannot come back');
+});
+
+test("an increment continues the actor's latest epoch, or starts one when asked or when the state holds none", (t) => {
+  // A state written before epochs: the bare actor id counts as epoch 0 and is continued.
+  const legacy: PnCounter = { entries: [{ actor: 'a', p: 5, n: 0 }, { actor: 'ab', p: 1, n: 0 }] };
+  t.deepEqual(counterIncrement(legacy, 'a', 2, 7).entries, [
+    { actor: 'a', p: 7, n: 0 },
+    { actor: 'ab', p: 1, n: 0 },
+  ]);
+  const epochs: PnCounter = { entries: [{ actor: 'a', p: 5, n: 0 }, { actor: 'a@3', p: 1, n: 0 }, { actor: 'a@12', p: 2, n: 1 }, { actor: 'b@20', p: 4, n: 0 }] };
+  t.deepEqual(counterIncrement(epochs, 'a', 3, 30).entries.find((e) => e.actor === 'a@12'), { actor: 'a@12', p: 5, n: 1 }, 'the highest epoch, compared as a number');
+  const fresh = counterIncrement(epochs, 'a', 3, 30, true);
+  t.deepEqual(fresh.entries.find((e) => e.actor === 'a@30'), { actor: 'a@30', p: 3, n: 0 }, 'a new epoch when asked');
+  t.is(counterValue(fresh), counterValue(epochs) + 3);
+  t.deepEqual(counterIncrement(emptyCounter, 'a', -4, 9).entries, [{ actor: 'a@9', p: 0, n: 4 }]);
+  t.deepEqual(decodeCounter(encodeCounter(fresh)), fresh);
+});
+
+test('all adds of one update share one dot, at least the minimum counter given', (t) => {
+  const s1 = setAddAll(emptySet, 'a', [bytes('y'), bytes('x'), bytes('y')], 5);
+  t.deepEqual(members(s1), ['x', 'y']);
+  t.deepEqual(s1.clock, [{ actor: 'a', counter: 5 }]);
+  t.true(s1.entries.every((e) => e.dots.length === 1 && e.dots[0]!.actor === 'a' && e.dots[0]!.counter === 5));
+  const s2 = setAddAll(s1, 'a', [bytes('x')], 2);
+  t.deepEqual(dotsOf(s2, 'x'), [{ actor: 'a', counter: 6 }], 'never below the clock');
+  t.deepEqual(decodeSet(encodeSet(s2)), s2);
+  // A remove with the context of s1 takes x and y; the add at counter 6 survives it.
+  t.deepEqual(members(setRemoveSeen(s2, [bytes('x'), bytes('y')], s1.clock)), ['x']);
+});
+
+test('a large set takes an update of many adds and removes in one pass, and stays canonical', (t) => {
+  const n = 20_000;
+  const name = (i: number): Uint8Array => bytes(`m${String(i).padStart(6, '0')}`);
+  const start = Array.from({ length: n }, (_, i) => name(i * 2));
+  const big = setAddAll(emptySet, 'a', start);
+  t.is(big.entries.length, n);
+  // 500 removes of members and 500 adds: half new (odd), half already present (re-added).
+  const removes = Array.from({ length: 500 }, (_, i) => name(i * 8));
+  const adds = [...Array.from({ length: 250 }, (_, i) => name(i * 16 + 1)), ...Array.from({ length: 250 }, (_, i) => name(i * 8 + 4))];
+  for (const r of removes) t.true(setHas(big, r));
+  const removed = setRemoveAll(big, [...removes, ...removes]);
+  const next = setAddAll(removed, 'b', adds, 3);
+  t.is(next.entries.length, n - 500 + 250);
+  t.true(next.entries.every((e, i) => i === 0 || compareBytes(next.entries[i - 1]!.element, e.element) < 0), 'sorted, distinct');
+  for (const r of removes) t.false(setHas(next, r));
+  for (const a of adds) t.true(setHas(next, a));
+  t.deepEqual(dotsOf(next, text(adds[300]!)), [{ actor: 'b', counter: 3 }], 'a re-added member holds only the new dot');
+  t.deepEqual(dotsOf(next, text(name(2))), [{ actor: 'a', counter: 1 }]);
+  t.deepEqual(decodeSet(encodeSet(next)), next);
+  // With a context, the same removes: the adds the context saw go, the concurrent ones stay.
+  const untouched = Array.from({ length: 250 }, (_, i) => name(i * 8 + 2));
+  const withContext = setRemoveSeen(next, [...adds, ...untouched, ...removes], big.clock);
+  t.is(withContext.entries.length, next.entries.length - 250, 'the members the context saw go; the re-added and new ones keep their new dot');
+  for (const u of untouched) t.false(setHas(withContext, u));
+  for (const a of adds) t.true(setHas(withContext, a));
+  t.deepEqual(setMerge(next, withContext), withContext);
 });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { decodeObject } from '../../src/core/codec.js';
+import { decodeObject, encodeObject } from '../../src/core/codec.js';
 import { type DatatypeOp, counterContentType, objectValue, setContentType } from '../../src/core/datatype.js';
 import type { VnodePut } from '../../src/core/messages.js';
 import { type KvObject, liveSiblings, mergeObjects } from '../../src/core/object.js';
@@ -103,4 +103,85 @@ test('an update on a key holding another kind of value is refused, and so is a m
   const unsafe = applyPut(counter, put(increment(Number.MAX_SAFE_INTEGER)), 'a');
   t.is(!unsafe.ok ? unsafe.error.code : undefined, 'invalid_request');
   t.is(decodeObject(apply(undefined, setOp(['x']), 'a')).siblings[0]!.contentType, setContentType);
+});
+
+function membersOf(object: KvObject): string[] {
+  const value = objectValue(object, 'set');
+  if (!value.ok || value.value?.type !== 'set') throw new Error('not a set');
+  return value.value.value.map(text);
+}
+
+/** A delete at `actor` with the context of what it holds (a tombstone, as a client delete writes). */
+function remove(current: Uint8Array, actor: string): Uint8Array {
+  const { op: _op, ...plain } = put(increment(0), { context: decodeObject(current).vv, deleted: true });
+  const applied = applyPut(current, plain, actor);
+  if (!applied.ok) throw new Error(applied.error.message);
+  return applied.value.bytes;
+}
+
+test('a set add after a delete survives merging a concurrent sibling that saw the deleted adds', (t) => {
+  let a = apply(undefined, setOp(['x']), 'A');
+  let b = applyReplicate(undefined, a)!;
+  b = apply(b, setOp(['z']), 'B'); // concurrent with what follows at A
+  a = remove(a, 'A'); // a delete with A's context
+  a = apply(a, setOp(['y']), 'A');
+  t.deepEqual(membersOf(decodeObject(a)), ['y']);
+  const merged = decodeObject(applyReplicate(a, b) ?? a);
+  t.deepEqual(membersOf(merged), ['y', 'z'], 'y is kept; x, which the delete saw, is gone; z was concurrent');
+  t.deepEqual(membersOf(decodeObject(applyReplicate(b, a) ?? b)), ['y', 'z']);
+});
+
+test('a set add after the tombstone was reaped starts above the removed-key floor and survives a stale copy', (t) => {
+  const a1 = apply(undefined, setOp(['x']), 'A');
+  const b = apply(applyReplicate(undefined, a1)!, setOp(['z']), 'B');
+  const deleted = remove(a1, 'A');
+  // The vnode reaps the tombstone, remembering A's highest counter in it as its floor.
+  const floor = decodeObject(deleted).vv.find((e) => e.actor === 'A')!.counter;
+  const applied = applyPut(undefined, put(setOp(['y'])), 'A', floor);
+  if (!applied.ok) throw new Error(applied.error.message);
+  t.deepEqual(membersOf(decodeObject(applyReplicate(applied.value.bytes, b)!)), ['y', 'z']);
+});
+
+test('a counter increment after a delete is not hidden by a concurrent sibling', (t) => {
+  let a = apply(undefined, increment(5), 'A');
+  let b = applyReplicate(undefined, a)!;
+  b = apply(b, increment(1), 'B');
+  a = remove(a, 'A');
+  a = apply(a, increment(2), 'A');
+  t.is(counterOf(decodeObject(a)), 2);
+  // The delete saw A's 5 but not B's sibling, which carries it: B's view stays, and the 2 counts.
+  t.is(counterOf(decodeObject(applyReplicate(a, b) ?? a)), 8);
+  t.is(counterOf(decodeObject(applyReplicate(b, a) ?? b)), 8);
+});
+
+test("a counter increment after a delete starts a new epoch even when a stale copy of the actor's entry came back", (t) => {
+  const a1 = apply(undefined, increment(5), 'A');
+  let b = applyReplicate(undefined, a1)!;
+  const a2 = apply(a1, increment(3), 'A'); // A's entry now at 8
+  const c = apply(applyReplicate(undefined, a2)!, increment(1), 'C'); // C's sibling carries A's 8
+  let a = remove(a2, 'A');
+  b = apply(b, increment(1), 'B'); // B's sibling carries A's stale 5
+  a = applyReplicate(a, b)!; // arrives beside A's tombstone
+  a = apply(a, increment(2), 'A');
+  // Had the 2 gone to A's old entry (5 + 2 = 7), C's 8 for that entry would hide it on merge.
+  const merged = decodeObject(applyReplicate(a, c)!);
+  t.is(counterOf(merged), 8 + 1 + 1 + 2);
+});
+
+test('an update drops expired siblings first, so an expired value is not revived', (t) => {
+  const expiring = (bytesOf: Uint8Array): Uint8Array => {
+    const object = decodeObject(bytesOf);
+    return encodeObject({ ...object, siblings: object.siblings.map((s) => ({ ...s, expiresAtMs: 1500 })) });
+  };
+  const counter = expiring(apply(undefined, increment(5), 'A'));
+  t.is(counterOf(decodeObject(apply(counter, increment(2), 'A', { nowMs: 2000 }))), 2);
+  t.is(counterOf(decodeObject(apply(counter, increment(2), 'A', { nowMs: 1200 }))), 7, 'not yet expired');
+  const set = expiring(apply(undefined, setOp(['x']), 'A'));
+  t.deepEqual(membersOf(decodeObject(apply(set, setOp(['y']), 'A', { nowMs: 2000 }))), ['y']);
+});
+
+test('an element named twice among the removes, without a context, is removed once', (t) => {
+  const s1 = apply(undefined, setOp(['x', 'y']), 'a');
+  t.deepEqual(membersOf(decodeObject(apply(s1, setOp([], ['x', 'x']), 'a'))), ['y']);
+  t.deepEqual(membersOf(decodeObject(apply(s1, setOp(['x'], ['y', 'x', 'y']), 'a'))), ['x']);
 });

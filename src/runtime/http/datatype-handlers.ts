@@ -54,7 +54,9 @@ export async function handleDatatypeFetch(deps: KeyHandlerDeps, key: ObjectKey, 
 export async function handleDatatypeUpdate(deps: KeyHandlerDeps, key: ObjectKey, search: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const options = putOptions(search, 'POST');
   if (!options.ok) return sendFailure(res, options);
-  if (options.value.ifNoneMatch !== undefined) return sendError(res, 'invalid_request', 'a data-type update takes no if_none_match');
+  if (options.value.ifNoneMatch !== undefined || req.headers['if-none-match'] !== undefined) return sendError(res, 'invalid_request', 'a data-type update takes no if_none_match (If-None-Match)');
+  if (req.headers['if-match'] !== undefined) return sendError(res, 'invalid_request', 'a data-type update takes no If-Match: updates merge, they need no precondition');
+  if (options.value.ttlMs !== undefined) return sendError(res, 'invalid_request', 'a data-type update takes no ttl_ms: counters and sets do not expire');
   if (declaredLengthOver(req, deps.maxRequestBodyBytes)) return sendError(res, 'value_too_large', `the body is over ${deps.maxRequestBodyBytes} bytes`);
   const body = await readBody(req, deps.maxRequestBodyBytes);
   if (body.kind === 'aborted') return;
@@ -106,12 +108,25 @@ function elementsOf(fields: Record<string, unknown>, textName: string, base64Nam
   const out: Uint8Array[] = [];
   for (const [name, encode] of [
     [textName, (s: string) => utf8Encoder.encode(s)],
-    [base64Name, (s: string) => new Uint8Array(Buffer.from(s, 'base64'))],
+    [base64Name, strictBase64],
   ] as const) {
     const list = fields[name];
     if (list === undefined) continue;
     if (!Array.isArray(list) || !list.every((e) => typeof e === 'string')) return fail('invalid_request', `${name} must be an array of strings`);
-    out.push(...(list as string[]).map(encode));
+    for (const [i, text] of (list as string[]).entries()) {
+      const element = encode(text);
+      if (element === undefined) return fail('invalid_request', `${name}[${i}] is not standard base64 (A-Z, a-z, 0-9, '+', '/', padded with '=' to a multiple of 4 characters): ${JSON.stringify(text.slice(0, 64))}`);
+      out.push(element);
+    }
   }
   return ok(out);
+}
+
+/** Standard base64 (RFC 4648 §4) with its padding, or undefined: Buffer.from alone skips what it cannot read. */
+function strictBase64(text: string): Uint8Array | undefined {
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text)) return undefined;
+  const decoded = Buffer.from(text, 'base64');
+  // Unused bits of the last character must be zero, so that one member has one spelling.
+  if (decoded.toString('base64') !== text) return undefined;
+  return new Uint8Array(decoded);
 }

@@ -99,6 +99,9 @@ function writeOptionsOf(pairs: ReadonlyArray<[string, string]>): Result<Mutable<
       const q = parseQuorum(name, text);
       if (!q.ok) return q;
       out[name] = q.value;
+    } else if (name === 'ttl_ms' && /^-?\d+$/.test(text)) {
+      // Any integer: its range is the service's to judge, in the same words for every front end.
+      out.ttlMs = Number(text);
     } else if (name === 'n_val' || name === 'timeout_ms' || name === 'ttl_ms') {
       const n = parseCount(name, text);
       if (!n.ok) return n;

@@ -24,10 +24,12 @@
 //                      put with that context                     replica: a DEL racing it may lose
 // SET ... GET          as above                                  the value the read saw (or nil) instead
 //                                                                of +OK
-// SET ... EX s / PX ms  as SET, with ttlMs (docs/ttl.md)          +OK. Without EX/PX/EXAT/PXAT/KEEPTTL the
-// / EXAT t / PXAT t                                              bucket type's default TTL applies (Redis
-// SET ... KEEPTTL      as SET, with the read value's remaining   clears it; a type without a default
-//                      TTL (none: never expires)                 never expires, as in Redis)
+// SET ... EX s / PX ms  as SET, with ttlMs (docs/ttl.md); EXAT/  +OK. Without EX/PX/EXAT/PXAT/KEEPTTL the
+// / EXAT t / PXAT t    PXAT with expiresAtMs, the instant as     bucket type's default TTL applies (Redis
+//                      given; one already past: delete instead   clears it; a type without a default
+// SET ... KEEPTTL      as SET, with the read value's expiresAtMs never expires, as in Redis). Beyond ten
+//                      (none: ttlMs 0; a missing key: the        years: invalid expire time
+//                      type's default)
 // SETEX k s v          as SET k v EX s / PX ms
 // PSETEX k ms v
 // SETNX k v            as SET k v NX                             :1 written, :0 not
@@ -42,9 +44,11 @@
 //                                                                expires, :-2 for a missing key
 // EXPIRE k s [NX|XX|   get; nothing live: :0; else put of the    :1 set, :0 not (missing key, or the
 // GT|LT], PEXPIRE,     value GET shows, with the read's context, condition failed). A time not in the
-// EXPIREAT, PEXPIREAT  the new ttlMs and ifNotModified           future deletes the key (as Redis does).
-//                                                                A write racing it makes it fail
-//                                                                (precondition_failed), never lost
+// EXPIREAT, PEXPIREAT  the new ttlMs (EXPIREAT, PEXPIREAT:       future deletes the key (as Redis does).
+//                      expiresAtMs) and ifNotModified            A write racing it makes it fail
+//                                                                (precondition_failed), never lost. On
+//                                                                a counter: an error (data types never
+//                                                                expire; docs/ttl.md)
 // INCR k, INCRBY k n, updateDatatype: a counter update of +1, +n, :the counter after the update, as the
 // DECR k, DECRBY k n   -1 or -n on the key (docs/data-types.md)   replica that applied it holds it. The key
 //                                                                becomes a counter (a PN-counter CRDT):
@@ -63,7 +67,7 @@
 // commands on different keys run at once, so another connection may see their effects in any
 // order. Nothing is ordered across connections: there are no transactions (MULTI) either.
 
-import type { ObjectKey, Content, KvService } from '../../core/kv.js';
+import { type ObjectKey, type Content, type KvService, ttlMsMax } from '../../core/kv.js';
 import { contentsValue, counterContentType } from '../../core/datatype.js';
 import { type KvError, type Result, assert, ok } from '../../core/errors.js';
 import type { ConnectionInfo, ProtocolHandler, ParseResult } from '../wire/tcp-front-end.js';
@@ -251,28 +255,65 @@ interface SetOptions {
   readonly expiry: SetExpiry;
 }
 
-/** How a SET sets the key's TTL: the type's default, this many ms from now, or as it was. */
-type SetExpiry = { readonly kind: 'default' } | { readonly kind: 'ttl'; readonly ttlMs: number } | { readonly kind: 'keep' };
+/**
+ * A new expiry: this many ms after the write (EX, PX; the service adds its clock at the write),
+ * or at this instant, ms since the epoch (EXAT, PXAT: passed to the service as is, so the time the
+ * read before the write takes does not move it). Either may be in the past.
+ */
+type Expiry = { readonly kind: 'ttl'; readonly ttlMs: number } | { readonly kind: 'at'; readonly atMs: number };
+
+/** How a SET sets the key's TTL: the type's default, a new expiry, or as it was. */
+type SetExpiry = { readonly kind: 'default' } | Expiry | { readonly kind: 'keep' };
+
+type ExpiryOption = 'EX' | 'PX' | 'EXAT' | 'PXAT';
 
 const notAnInteger = (): Answer => answer(errorReply('ERR value is not an integer or out of range'));
 const invalidExpireTime = (command: string): Answer => answer(errorReply(`ERR invalid expire time in '${command}' command`));
+/** Data types never expire (docs/ttl.md); rewriting a counter's state as a plain value would lose concurrent increments. */
+const counterDoesNotExpire = (): Answer => answer(errorReply('ERR counters (INCR) do not expire in ringkv; see docs/ttl.md'));
 
-/** An integer argument as Redis reads it, or undefined. */
-function integerArg(word: Buffer | undefined): number | undefined {
+const int64Max = 2n ** 63n - 1n;
+const int64Min = -(2n ** 63n);
+
+/**
+ * An integer as Redis reads one (string2ll): optional minus, no plus, no leading zeros, no "-0",
+ * no spaces, within 64 bits. Undefined otherwise: Redis's "value is not an integer or out of range".
+ */
+function int64Arg(word: Buffer | undefined): bigint | undefined {
   const text = word?.toString('latin1') ?? '';
-  const value = Number(text);
-  return /^-?\d+$/.test(text) && Number.isSafeInteger(value) ? value : undefined;
+  if (!/^(?:0|-?[1-9]\d{0,18})$/.test(text)) return undefined;
+  const value = BigInt(text);
+  return value >= int64Min && value <= int64Max ? value : undefined;
+}
+
+/** An integer argument as Redis reads it, when JavaScript can hold it exactly; else undefined. */
+function integerArg(word: Buffer | undefined): number | undefined {
+  const value = int64Arg(word);
+  return value !== undefined && value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : undefined;
 }
 
 /**
- * A relative or absolute expiry option (EX, PX, EXAT, PXAT and the EXPIRE family) as a TTL in ms
- * from `nowMs`; undefined when the amount is not an integer. May be zero or negative: a time
- * already past.
+ * An expiry option's amount (EX, PX, EXAT, PXAT, SETEX and the EXPIRE family) as an Expiry, or
+ * undefined where Redis answers "invalid expire time": the milliseconds overflow 64 bits, or
+ * (ringkv's own bound, the service's cap for every front end) the expiry lies more than ttlMsMax
+ * (ten years) after `nowMs`. Times in the past are returned, for the caller to judge.
  */
-function ttlOf(option: 'EX' | 'PX' | 'EXAT' | 'PXAT', amount: number, nowMs: number): number {
-  if (option === 'EX') return amount * 1000;
-  if (option === 'PX') return amount;
-  return (option === 'EXAT' ? amount * 1000 : amount) - nowMs;
+function expiryOf(option: ExpiryOption, amount: bigint, nowMs: number): Expiry | undefined {
+  const seconds = option === 'EX' || option === 'EXAT';
+  if (seconds && (amount > int64Max / 1000n || amount < int64Min / 1000n)) return undefined;
+  const ms = seconds ? amount * 1000n : amount;
+  if (option === 'EX' || option === 'PX') return ms > BigInt(ttlMsMax) ? undefined : { kind: 'ttl', ttlMs: Number(ms) };
+  return ms - BigInt(Math.floor(nowMs)) > BigInt(ttlMsMax) ? undefined : { kind: 'at', atMs: Number(ms) };
+}
+
+/** True when `expiry` is already past at `nowMs`: the key is deleted rather than written. */
+function isPast(expiry: Expiry, nowMs: number): boolean {
+  return expiry.kind === 'ttl' ? expiry.ttlMs <= 0 : expiry.atMs <= nowMs;
+}
+
+/** True when the contents hold counter state (INCR), which GET shows as a number and which never expires. */
+function holdsCounter(contents: readonly Content[]): boolean {
+  return contents.some((c) => c.contentType === counterContentType);
 }
 
 /** SET's options after the value, or undefined for a syntax error (as Redis decides it). */
@@ -287,11 +328,12 @@ function parseSetOptions(words: readonly Buffer[], nowMs: number): SetOptions | 
     else if (word === 'GET') returnPrevious = true;
     else if (word === 'KEEPTTL' && expiry.kind === 'default') expiry = { kind: 'keep' };
     else if ((word === 'EX' || word === 'PX' || word === 'EXAT' || word === 'PXAT') && expiry.kind === 'default' && i + 1 < words.length) {
-      const amount = integerArg(words[++i]);
+      const amount = int64Arg(words[++i]);
       if (amount === undefined) return notAnInteger();
-      if (amount <= 0) return invalidExpireTime('set');
-      // A time already past stores a value that reads as expired at once, as in Redis.
-      expiry = { kind: 'ttl', ttlMs: Math.max(1, ttlOf(word, amount, nowMs)) };
+      const next = amount <= 0n ? undefined : expiryOf(word, amount, nowMs);
+      if (next === undefined) return invalidExpireTime('set');
+      // An EXAT/PXAT already past deletes the key (write()), as in Redis.
+      expiry = next;
     } else return syntaxError();
   }
   return { mode, returnPrevious, expiry };
@@ -341,7 +383,7 @@ class RespHandler implements ProtocolHandler<RespCommand> {
     if (!result.ok) return result;
     if (!result.value.found) return ok(undefined);
     // A counter (INCR) reads as its value in decimal, as in Redis.
-    if (result.value.contents.some((c) => c.contentType === counterContentType)) {
+    if (holdsCounter(result.value.contents)) {
       const counter = contentsValue(result.value.contents, 'counter');
       if (!counter.ok) return counter;
       return ok(counter.value?.type === 'counter' ? Buffer.from(String(counter.value.value)) : undefined);
@@ -356,13 +398,18 @@ class RespHandler implements ProtocolHandler<RespCommand> {
     const shown = read.value.found ? resolveSiblings(read.value.contents) : undefined;
     const previous = shown?.value;
     if ((mode === 'ifAbsent' && read.value.found) || (mode === 'ifPresent' && !read.value.found)) return ok({ written: false, previous });
-    const ttlMs = expiry.kind === 'ttl' ? expiry.ttlMs : expiry.kind === 'keep' ? this.remainingMs(shown) : undefined;
+    if ((expiry.kind === 'ttl' || expiry.kind === 'at') && isPast(expiry, this.deps.nowMs())) {
+      // SET … EXAT/PXAT with a time already past: the key is deleted, as in Redis.
+      if (!read.value.found) return ok({ written: true, previous });
+      const deleted = await this.deps.kv.delete({ key: objectKey, context: read.value.context });
+      return deleted.ok ? ok({ written: true, previous }) : deleted;
+    }
     const put = await this.deps.kv.put({
       key: objectKey,
       context: read.value.context,
       content: { value, contentType: octetStream, userMeta: [] },
       ifNoneMatch: mode === 'ifAbsent',
-      ...(ttlMs === undefined ? {} : { ttlMs }),
+      ...this.keptExpiry(expiry, shown),
     });
     if (put.ok) return ok({ written: true, previous });
     if (mode === 'ifAbsent' && put.error.code === 'precondition_failed') return ok({ written: false, previous });
@@ -396,10 +443,9 @@ class RespHandler implements ProtocolHandler<RespCommand> {
    * no data type takes it as a legacy counter (as Riak 1.4 kept them), one declaring counter as its own.
    */
   private async increment(args: readonly Buffer[], sign: 1 | -1, byArgument: boolean): Promise<Answer> {
-    const text = byArgument ? args[2]!.toString('latin1') : '1';
-    const amount = /^-?\d{1,16}$/.test(text) ? sign * Number(text) : Number.NaN;
-    if (!Number.isSafeInteger(amount)) return answer(errorReply('ERR value is not an integer or out of range'));
-    const result = await this.deps.kv.updateDatatype({ key: this.key(args[1]!), update: { type: 'counter', increment: amount }, returnBody: true, legacyCounter: true });
+    const amount = byArgument ? integerArg(args[2]) : 1;
+    if (amount === undefined) return notAnInteger();
+    const result = await this.deps.kv.updateDatatype({ key: this.key(args[1]!), update: { type: 'counter', increment: sign * amount }, returnBody: true, legacyCounter: true });
     if (!result.ok) return kvErrorReply(result.error);
     const value = result.value.value;
     return answer(integerReply(value?.type === 'counter' ? value.value : 0));
@@ -454,16 +500,31 @@ class RespHandler implements ProtocolHandler<RespCommand> {
 
   /** SETEX k seconds v, PSETEX k ms v. */
   private async setex(args: readonly Buffer[], option: 'EX' | 'PX'): Promise<Answer> {
-    const amount = integerArg(args[2]);
+    const amount = int64Arg(args[2]);
     if (amount === undefined) return notAnInteger();
-    if (amount <= 0) return invalidExpireTime(option === 'EX' ? 'setex' : 'psetex');
-    const outcome = await this.write(args[1]!, args[3]!, 'always', { kind: 'ttl', ttlMs: ttlOf(option, amount, 0) });
+    const expiry = amount <= 0n ? undefined : expiryOf(option, amount, 0);
+    if (expiry === undefined) return invalidExpireTime(option === 'EX' ? 'setex' : 'psetex');
+    const outcome = await this.write(args[1]!, args[3]!, 'always', expiry);
     return outcome.ok ? answer(okReply) : kvErrorReply(outcome.error);
   }
 
-  /** The TTL left to the value GET shows, in ms (at least 1); 0 when it never expires. */
-  private remainingMs(shown: Content | undefined): number {
-    return shown?.expiresAtMs === undefined ? 0 : Math.max(1, shown.expiresAtMs - this.deps.nowMs());
+  /**
+   * The put fields for a SET's expiry: none (the type's default) for no option, or for KEEPTTL on
+   * a missing key (a plain SET would take the default); for KEEPTTL on a value, its expiry instant
+   * as it was (ttlMs 0 when it never expires).
+   */
+  private keptExpiry(expiry: SetExpiry, shown: Content | undefined): { ttlMs?: number; expiresAtMs?: number } {
+    switch (expiry.kind) {
+      case 'default':
+        return {};
+      case 'ttl':
+        return { ttlMs: expiry.ttlMs };
+      case 'at':
+        return { expiresAtMs: expiry.atMs };
+      case 'keep':
+        if (shown === undefined) return {};
+        return shown.expiresAtMs === undefined ? { ttlMs: 0 } : { expiresAtMs: shown.expiresAtMs };
+    }
   }
 
   /** TTL and PTTL: -2 for a missing key, -1 for a value that never expires. */
@@ -482,23 +543,33 @@ class RespHandler implements ProtocolHandler<RespCommand> {
    * new TTL, conditional on the read's context (ifNotModified), so a write racing it is never
    * overwritten: the command fails instead. A time not in the future deletes the key.
    */
-  private async expire(args: readonly Buffer[], option: 'EX' | 'PX' | 'EXAT' | 'PXAT'): Promise<Answer> {
+  private async expire(args: readonly Buffer[], option: ExpiryOption): Promise<Answer> {
     const command = { EX: 'expire', PX: 'pexpire', EXAT: 'expireat', PXAT: 'pexpireat' }[option];
-    const amount = integerArg(args[2]);
+    // As Redis 7: the options first, any number of them; XX combines with GT or LT.
+    const conditions = new Set<string>();
+    for (const word of args.slice(3)) {
+      const condition = upper(word);
+      if (!['NX', 'XX', 'GT', 'LT'].includes(condition)) return answer(errorReply(`ERR Unsupported option ${word.toString('utf8', 0, 64)}`));
+      conditions.add(condition);
+    }
+    if (conditions.has('NX') && conditions.size > 1) return answer(errorReply('ERR NX and XX, GT or LT options at the same time are not compatible'));
+    if (conditions.has('GT') && conditions.has('LT')) return answer(errorReply('ERR GT and LT options at the same time are not compatible'));
+    const amount = int64Arg(args[2]);
     if (amount === undefined) return notAnInteger();
-    if (args.length > 4) return syntaxError();
-    const condition = args.length === 4 ? upper(args[3]) : undefined;
-    if (condition !== undefined && !['NX', 'XX', 'GT', 'LT'].includes(condition)) return answer(errorReply(`ERR Unsupported option ${args[3]!.toString('utf8', 0, 64)}`));
-    const nowMs = this.deps.nowMs();
-    const ttlMs = ttlOf(option, amount, nowMs);
-    if (!Number.isSafeInteger(ttlMs)) return invalidExpireTime(command);
+    const expiry = expiryOf(option, amount, this.deps.nowMs());
+    if (expiry === undefined) return invalidExpireTime(command);
     const objectKey = this.key(args[1]!);
     const read = await this.deps.kv.get({ key: objectKey });
     if (!read.ok) return kvErrorReply(read.error);
-    const shown = read.value.found ? resolveSiblings(read.value.contents) : undefined;
+    if (!read.value.found) return answer(integerReply(0));
+    if (holdsCounter(read.value.contents)) return counterDoesNotExpire();
+    const shown = resolveSiblings(read.value.contents);
     if (shown === undefined) return answer(integerReply(0));
-    if (!expiryConditionHolds(condition, shown.expiresAtMs, nowMs + ttlMs)) return answer(integerReply(0));
-    if (ttlMs <= 0) {
+    // Judged after the read: a relative TTL counts from the write that follows.
+    const nowMs = this.deps.nowMs();
+    const nextMs = expiry.kind === 'ttl' ? nowMs + expiry.ttlMs : expiry.atMs;
+    for (const condition of conditions) if (!expiryConditionHolds(condition, shown.expiresAtMs, nextMs)) return answer(integerReply(0));
+    if (isPast(expiry, nowMs)) {
       const deleted = await this.deps.kv.delete({ key: objectKey, context: read.value.context });
       return deleted.ok ? answer(integerReply(1)) : kvErrorReply(deleted.error);
     }
@@ -507,7 +578,7 @@ class RespHandler implements ProtocolHandler<RespCommand> {
       context: read.value.context,
       content: { value: shown.value, contentType: shown.contentType, userMeta: shown.userMeta },
       ifNotModified: true,
-      ttlMs,
+      ...(expiry.kind === 'ttl' ? { ttlMs: expiry.ttlMs } : { expiresAtMs: expiry.atMs }),
     });
     return put.ok ? answer(integerReply(1)) : kvErrorReply(put.error);
   }
@@ -520,9 +591,9 @@ class RespHandler implements ProtocolHandler<RespCommand> {
   }
 
   private select(args: readonly Buffer[]): Answer {
-    const index = args[1]!.toString('latin1');
-    if (!/^-?\d+$/.test(index) || !Number.isSafeInteger(Number(index))) return answer(errorReply('ERR value is not an integer or out of range'));
-    return answer(Number(index) === 0 ? okReply : errorReply('ERR DB index is out of range'));
+    const index = integerArg(args[1]);
+    if (index === undefined) return notAnInteger();
+    return answer(index === 0 ? okReply : errorReply('ERR DB index is out of range'));
   }
 
   private client(args: readonly Buffer[], connection: ConnectionInfo): Answer {

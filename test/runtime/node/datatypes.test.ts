@@ -29,6 +29,7 @@ interface Context {
 const state = {} as Context;
 let seq = 0;
 const fresh = (prefix: string): string => `${prefix}-${++seq}`;
+const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 
 test.before(async () => {
   state.dir = await mkdtemp(join(tmpdir(), 'ringkv-dt-'));
@@ -64,8 +65,12 @@ async function errorOf(promise: Promise<unknown>): Promise<string> {
   throw new Error('expected the request to fail');
 }
 
-async function http(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> | undefined }> {
-  const response = await fetch(`${state.http}${path}`, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } }) });
+async function http(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> | undefined }> {
+  const response = await fetch(`${state.http}${path}`, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
   const text = await response.text();
   return { status: response.status, json: text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>) };
 }
@@ -171,4 +176,60 @@ test('HTTP: counters and sets as JSON documents', async (t) => {
   t.regex(String((bad.json?.['error'] as { message?: string })?.message), /holds sets/);
   t.is((await http('POST', setPath, { remove: ['nobody'] })).status, 412);
   t.is((await http('POST', setPath, { frobnicate: 1 })).status, 400);
+});
+
+const errorOfReply = (reply: { json: Record<string, unknown> | undefined }): { code?: string; message?: string } => (reply.json?.['error'] ?? {}) as { code?: string; message?: string };
+
+test('HTTP: add_base64 and remove_base64 take strict standard base64 only', async (t) => {
+  const setPath = `/v1/types/sets/buckets/${fresh('http')}/datatypes/b64`;
+  const added = await http('POST', `${setPath}?return_body=true`, { add_base64: ['AAH/', 'YQ==', ''] });
+  t.is(added.status, 200);
+  t.deepEqual(added.json?.['value_base64'], ['', 'AAH/', 'YQ==']);
+  for (const bad of ['@@@@', 'not base64!', 'YQ', 'YQ=', 'YR==', 'YQ==YQ==', ' YQ==', 'AAH_', 'AAH-']) {
+    const reply = await http('POST', setPath, { add_base64: ['YQ==', bad] });
+    t.is(reply.status, 400, bad);
+    t.is(errorOfReply(reply).code, 'invalid_request', bad);
+    t.regex(errorOfReply(reply).message ?? '', /^add_base64\[1\] is not standard base64/, bad);
+  }
+  const removeBad = await http('POST', setPath, { remove_base64: ['YQ'] });
+  t.is(removeBad.status, 400);
+  t.regex(errorOfReply(removeBad).message ?? '', /^remove_base64\[0\] is not standard base64/);
+  t.deepEqual((await http('GET', setPath)).json?.['value_base64'], ['', 'AAH/', 'YQ=='], 'the refused updates changed nothing');
+  // The same member named by remove and remove_base64, without a context, is removed once.
+  const removed = await http('POST', `${setPath}?return_body=true`, { remove: ['a'], remove_base64: ['YQ==', 'YQ=='] });
+  t.is(removed.status, 200);
+  t.deepEqual(removed.json?.['value_base64'], ['', 'AAH/']);
+});
+
+test('HTTP: a data-type update refuses ttl_ms and the write preconditions; a body that is not JSON is malformed_json', async (t) => {
+  const path = `/v1/types/counters/buckets/${fresh('http')}/datatypes/opts`;
+  const ttl = await http('POST', `${path}?ttl_ms=1000`, { increment: 1 });
+  t.is(ttl.status, 400);
+  t.is(errorOfReply(ttl).code, 'invalid_request');
+  t.regex(errorOfReply(ttl).message ?? '', /takes no ttl_ms/);
+  const ifMatch = await http('POST', path, { increment: 1 }, { 'If-Match': 'AQ' });
+  t.is(ifMatch.status, 400);
+  t.regex(errorOfReply(ifMatch).message ?? '', /takes no If-Match/);
+  const ifNoneMatch = await http('POST', path, { increment: 1 }, { 'If-None-Match': '*' });
+  t.is(ifNoneMatch.status, 400);
+  t.regex(errorOfReply(ifNoneMatch).message ?? '', /takes no if_none_match/);
+  t.is((await http('GET', path)).status, 404, 'nothing was applied');
+  const notJson = await http('POST', path, '{"increment": 1');
+  t.is(notJson.status, 400);
+  t.is(errorOfReply(notJson).code, 'malformed_json');
+});
+
+test('legacy counters are refused on a bucket type with allowMult false', async (t) => {
+  const created = await http('PUT', '/v1/types/nomult', { props: { allowMult: false } });
+  t.true(created.status < 300, JSON.stringify(created.json));
+  const key = { type: 'nomult', bucket: bytes(fresh('legacy')), key: bytes('c') };
+  const refused = await state.node.kv.updateDatatype({ key, update: { type: 'counter', increment: 1 }, legacyCounter: true });
+  t.false(refused.ok);
+  t.is(!refused.ok ? refused.error.code : undefined, 'invalid_request');
+  t.regex(!refused.ok ? refused.error.message : '', /legacy counters need allow_mult=true on the bucket type/);
+  const fetched = await state.node.kv.fetchDatatype({ key, legacyCounter: true });
+  t.true(fetched.ok && fetched.value.value === undefined, 'nothing was written');
+  // The default type (allowMult true) takes them, as no-riak showed above.
+  const allowed = await state.node.kv.updateDatatype({ key: { ...key, type: 'default' }, update: { type: 'counter', increment: 1 }, returnBody: true, legacyCounter: true });
+  t.true(allowed.ok && allowed.value.value?.type === 'counter' && allowed.value.value.value === 1);
 });

@@ -152,4 +152,7 @@ test('on a node: a put with ttl_ms expires, Riak clients read it unchanged meanw
   t.is(overHttp.code, 'invalid_request');
   t.is(errmsg(refused), `invalid_request: ${overHttp.message}`);
   t.regex(errmsg(refused), /ttl_ms must be an integer from 0/);
+  const negative = await errorOf(await fetch(keyUrl(node.node.addresses.http!, { bucket: 'sessions', key: 'short' }, { ttl_ms: '-1' }), { method: 'PUT', body: 'v' }));
+  t.is(negative.code, 'invalid_request');
+  t.regex(negative.message, /^ttl_ms must be an integer from 0 \(never expires\) to \d+, got -1$/, 'HTTP passes -1 to the service, which words the refusal');
 });

@@ -150,6 +150,35 @@ test('INCR counts; SET EX and EXPIRE set a TTL; TTL is -1 for a key without one 
   t.is(await redis.pttl('ttl-missing'), -2);
 });
 
+test('on a node: PEXPIREAT and SET PXAT store the exact instant, out-of-range expiries get Redis\'s words, and a counter does not expire', async (t) => {
+  const redis = await client();
+  t.teardown(() => redis.disconnect());
+  const kv = (await node()).node.kv;
+  const at = Date.now() + 60_000;
+  await redis.set('at-key', 'v');
+  t.is(await redis.pexpireat('at-key', at), 1);
+  const stored = await kv.get({ key: { type: 'default', bucket: bytes('redis'), key: bytes('at-key') } });
+  t.is(stored.ok && stored.value.found ? stored.value.contents[0]!.expiresAtMs : undefined, at);
+  t.is(await redis.call('PEXPIREAT', 'at-key', String(at), 'LT'), 0, 'the same instant again is not less');
+  t.is(await redis.set('at-set', 'v', 'PXAT', at), 'OK');
+  const set = await kv.get({ key: { type: 'default', bucket: bytes('redis'), key: bytes('at-set') } });
+  t.is(set.ok && set.value.found ? set.value.contents[0]!.expiresAtMs : undefined, at);
+  await t.throwsAsync(redis.expire('at-key', 10 * 365 * 24 * 3600 + 1), { message: "ERR invalid expire time in 'expire' command" });
+  await t.throwsAsync(redis.set('at-key', 'v', 'PX', '9007199254740993'), { message: "ERR invalid expire time in 'set' command" });
+  t.is(await redis.incrby('never-expires', 3), 3);
+  await t.throwsAsync(redis.expire('never-expires', 10), { message: 'ERR counters (INCR) do not expire in ringkv; see docs/ttl.md' });
+  t.is(await redis.get('never-expires'), '3');
+  // The service takes an absolute expiry as is, within its ten-year cap, and not with ttlMs.
+  const key = { type: 'default', bucket: bytes('redis'), key: bytes('at-service') };
+  const content = { value: bytes('v'), contentType: 'text/plain', userMeta: [] };
+  const put = await kv.put({ key, context: undefined, content, expiresAtMs: at, returnBody: true });
+  t.is(put.ok ? put.value.contents?.[0]?.expiresAtMs : undefined, at);
+  const both = await kv.put({ key, context: undefined, content, expiresAtMs: at, ttlMs: 1000 });
+  t.like(both, { ok: false, error: { code: 'invalid_request' } });
+  const tooFar = await kv.put({ key, context: undefined, content, expiresAtMs: Date.now() + 11 * 365 * 24 * 3600 * 1000 });
+  t.like(tooFar, { ok: false, error: { code: 'invalid_request' } });
+});
+
 test('stopping the node closes the Redis listener and its connections', async (t) => {
   const port = await freePort();
   const own = await startTestNode({ respPort: port });
