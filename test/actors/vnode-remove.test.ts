@@ -1,33 +1,9 @@
 import test from 'ava';
-import type { VnodeStoragePort } from '../../actors/ports.js';
+import { MapStorage } from './map-storage.js';
 import { VnodeActor, removedKeyFloorKey } from '../../actors/vnode.js';
 import { decodeObject, encodeContext } from '../../src/core/codec.js';
 import type { VnodePut } from '../../src/core/messages.js';
 import { mergeObjects } from '../../src/core/object.js';
-
-/** A storage port kept in a map, every append durable at once. */
-class MapStorage implements VnodeStoragePort {
-  readonly data = new Map<string, { key: Uint8Array; value: Uint8Array }>();
-  private lsn = 0;
-  private id(partition: number, key: Uint8Array): string {
-    return `${partition}:${Buffer.from(key).toString('hex')}`;
-  }
-  get(partition: number, key: Uint8Array): Uint8Array | undefined {
-    return this.data.get(this.id(partition, key))?.value;
-  }
-  pendingLsnOf(): number {
-    return 0;
-  }
-  put(partition: number, key: Uint8Array, value: Uint8Array): number {
-    this.data.set(this.id(partition, key), { key, value });
-    return ++this.lsn;
-  }
-  remove(partition: number, key: Uint8Array): number {
-    this.data.delete(this.id(partition, key));
-    return ++this.lsn;
-  }
-  forEach(): void {}
-}
 
 const key = Uint8Array.of(1, 2, 3);
 let requestId = 0;

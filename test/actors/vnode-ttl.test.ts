@@ -3,45 +3,10 @@
 // value it replaced. Listing leaves expired keys out (test/core/ttl.test.ts).
 
 import test from 'ava';
-import type { VnodeStoragePort } from '../../actors/ports.js';
+import { MapStorage } from './map-storage.js';
 import { VnodeActor, removedKeyFloorKey } from '../../actors/vnode.js';
 import { decodeObject } from '../../src/core/codec.js';
 import type { VnodePut } from '../../src/core/messages.js';
-
-/** A storage port kept in a sorted map, every append durable at once. */
-class MapStorage implements VnodeStoragePort {
-  readonly data = new Map<string, { key: Uint8Array; value: Uint8Array }>();
-  private lsn = 0;
-  private id(partition: number, key: Uint8Array): string {
-    return `${partition}:${Buffer.from(key).toString('hex')}`;
-  }
-  get(partition: number, key: Uint8Array): Uint8Array | undefined {
-    return this.data.get(this.id(partition, key))?.value;
-  }
-  pendingLsnOf(): number {
-    return 0;
-  }
-  put(partition: number, key: Uint8Array, value: Uint8Array): number {
-    this.data.set(this.id(partition, key), { key, value });
-    return ++this.lsn;
-  }
-  remove(partition: number, key: Uint8Array): number {
-    this.data.delete(this.id(partition, key));
-    return ++this.lsn;
-  }
-  forEach(partition: number, fn: (key: Uint8Array, value: Uint8Array) => void): void {
-    for (const [id, entry] of [...this.data].sort(([a], [b]) => (a < b ? -1 : 1))) if (id.startsWith(`${partition}:`)) fn(entry.key, entry.value);
-  }
-  /** The fold the purge reads, `maxItems` at a time. */
-  foldBatch(partition: number, afterKey: Uint8Array | undefined, maxItems: number) {
-    const all: { key: Uint8Array; value: Uint8Array }[] = [];
-    this.forEach(partition, (key, value) => all.push({ key, value }));
-    const after = afterKey === undefined ? '' : Buffer.from(afterKey).toString('hex');
-    const rest = all.filter((e) => Buffer.from(e.key).toString('hex') > after);
-    const items = rest.slice(0, maxItems);
-    return { items, done: rest.length <= maxItems, resumeAfter: items.at(-1)?.key };
-  }
-}
 
 let requestId = 0;
 const keyOf = (n: number) => Uint8Array.of(1, n);
