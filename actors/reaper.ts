@@ -66,8 +66,8 @@ export interface ReaperOptions {
   readonly nowMs: () => number;
   /** This node's monotonic time: how long it has itself seen a dead object (blind to skew). */
   readonly monotonicMs: () => number;
-  /** Dead objects whose first sighting is remembered at once; beyond it, the rest wait. */
-  readonly trackedMax?: number;
+  /** First confirmations remembered at once (tombstoneReapTrackedMax); beyond it, the rest wait. */
+  readonly trackedMax: number;
   readonly intervalMs: number;
   readonly delayMs: number;
   /** Keys judged per partition per worker call. */
@@ -145,7 +145,7 @@ export class Reaper {
       const ring = this.options.ring();
       for (let partition = 0; partition < ring.length && !this.stopped; partition++) {
         if (ring[partition]!.owner !== this.options.self) {
-          this.partitions.delete(partition);
+          if (this.partitions.delete(partition)) this.forgetSightings(partition, () => true);
           continue;
         }
         await this.passPartition(partition);
@@ -203,10 +203,14 @@ export class Reaper {
     }
     pass.last = { young: pass.young, waiting: pass.waiting, at: this.options.nowMs() };
     // Objects of this partition not seen dead in this pass changed, or are gone: start over.
-    const prefix = `${partition}:`;
-    for (const [id, sighting] of this.sightings) if (id.startsWith(prefix) && sighting.pass !== this.passNumber) this.sightings.delete(id);
+    this.forgetSightings(partition, (sighting) => sighting.pass !== this.passNumber);
     if (pass.reapedThisPass > 0) this.options.log.info({ partition, reaped: pass.reapedThisPass, waiting: pass.waiting }, 'tombstone reaping: reaped tombstones every replica held');
     Object.assign(pass, { cursor: undefined, young: 0, waiting: 0, reapedThisPass: 0 });
+  }
+
+  private forgetSightings(partition: number, which: (sighting: Sighting) => boolean): void {
+    const prefix = `${partition}:`;
+    for (const [id, sighting] of this.sightings) if (id.startsWith(prefix) && which(sighting)) this.sightings.delete(id);
   }
 
   /**
@@ -222,7 +226,7 @@ export class Reaper {
       seen.pass = this.passNumber;
       return now - seen.atMs >= this.options.delayMs;
     }
-    if (seen === undefined && this.sightings.size >= (this.options.trackedMax ?? 1_000_000)) return false;
+    if (seen === undefined && this.sightings.size >= this.options.trackedMax) return false;
     this.sightings.set(id, { atMs: now, version, pass: this.passNumber });
     return false;
   }

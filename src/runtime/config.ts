@@ -150,6 +150,8 @@ export interface NodeConfig {
   readonly tombstoneReapDelayMs: number;
   readonly tombstoneReapBatchKeys: number;
   readonly tombstoneReapInFlightMax: number;
+  /** Dead objects whose first confirmation the reaper remembers at once; the rest wait. */
+  readonly tombstoneReapTrackedMax: number;
   /** Always has a `default` entry. */
   readonly bucketTypes: Readonly<Record<string, BucketTypeProps>>;
   /** Used only by crash tests. */
@@ -423,10 +425,15 @@ const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
   tombstoneReapDelayMs: {
     defaultValue: oneHourMs,
     parse: integer(1000, 365 * 24 * oneHourMs),
-    meaning: 'age a dead object (tombstone, or expired value) must reach before it is reaped; reaped only once every replica holds it and no member holds hints or stray copies of its partitions. Covers messages still in flight and clock skew',
+    meaning: 'age a dead object (tombstone, or expired value) must reach before it is reaped, and the time the reaper waits, by its own clock, between confirming that every replica holds it and reaping it; reaped only if no member holds hints or stray copies of its partitions',
   },
   tombstoneReapBatchKeys: { defaultValue: 1000, parse: integer(1, 100_000), meaning: 'keys the reaper has a worker judge per step of a partition' },
   tombstoneReapInFlightMax: { defaultValue: 16, parse: integer(1, 1000), meaning: 'tombstones the reaper confirms and reaps at once' },
+  tombstoneReapTrackedMax: {
+    defaultValue: 1_000_000,
+    parse: integer(1, 100_000_000),
+    meaning: 'dead objects whose first confirmation the reaper remembers at once (about 100 bytes each); beyond it, the rest wait for a later pass',
+  },
 };
 
 const scalarFields = Object.keys(fieldSpecs) as ScalarField[];

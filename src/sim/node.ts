@@ -726,6 +726,7 @@ export class SimNode {
       delayMs: options.delayMs,
       batchKeys: 1000,
       inFlightMax: 8,
+      trackedMax: 100_000,
       requestTimeoutMs: this.options.requestTimeoutMs,
       log: { info: () => {}, warn: () => {}, debug: () => {} },
     });

@@ -33,6 +33,7 @@ interface Setup {
   readonly removes?: (node: string, partition: number) => boolean;
   /** What the members say about copies they hold, default none. */
   readonly foreign?: ReadonlySet<number> | string;
+  readonly trackedMax?: number;
 }
 
 async function run(setup: Setup) {
@@ -66,6 +67,7 @@ async function run(setup: Setup) {
     delayMs: 1000,
     batchKeys: 100,
     inFlightMax: 4,
+    trackedMax: setup.trackedMax ?? 1000,
     requestTimeoutMs: 1000,
     log: { info: () => {}, warn: () => {}, debug: () => {} },
   });
@@ -143,7 +145,13 @@ test('before its first pass the reaper says it has not counted the dead objects 
     self: 'a', partitionCount: Q, ring: () => [], isUp: () => true, nValOf: () => 3,
     host: { reapScan: async () => ({ candidates: [], young: 0, done: true, resumeAfterHex: undefined }) },
     foreignPartitions: async () => new Set<number>(), vnodeRequest: () => {}, clock: noTimers, nowMs: () => 0, monotonicMs: () => 0,
-    intervalMs: 1000, delayMs: 1000, batchKeys: 10, inFlightMax: 1, requestTimeoutMs: 1000, log: { info: () => {}, warn: () => {}, debug: () => {} },
+    intervalMs: 1000, delayMs: 1000, batchKeys: 10, inFlightMax: 1, trackedMax: 10, requestTimeoutMs: 1000, log: { info: () => {}, warn: () => {}, debug: () => {} },
   });
   t.is(reaper.status().awaiting, null);
+});
+
+test('past trackedMax first confirmations, a dead object waits for a later pass instead of being remembered', async (t) => {
+  const { status } = await run({ trackedMax: 0 });
+  t.is(status.reaped, 0, 'never remembered, so never due');
+  t.is(status.awaiting, 1, 'still counted as awaiting reaping');
 });

@@ -357,6 +357,7 @@ export class ClusterNode implements ClusterAdmin {
         delayMs: config.tombstoneReapDelayMs,
         batchKeys: config.tombstoneReapBatchKeys,
         inFlightMax: config.tombstoneReapInFlightMax,
+        trackedMax: config.tombstoneReapTrackedMax,
         requestTimeoutMs: config.defaultTimeoutMs,
         log,
       });
