@@ -82,6 +82,13 @@ export interface PutRequest extends WriteOptions {
   /** Only write when the stored context equals `context`. Decided where the write is applied. */
   readonly ifNotModified?: boolean;
   /**
+   * Supersede whatever the coordinating replica holds when it applies the write, as if the writer
+   * had read that replica's context at that instant; `context` must then be absent. A blind write
+   * that overwrites instead of adding a sibling, without a read first (Redis's SET). Versions the
+   * coordinating replica has not yet seen (a concurrent write still on its way) stay siblings.
+   */
+  readonly overwrite?: boolean;
+  /**
    * The value expires this long after the coordinating node's clock at the write; 0: never,
    * whatever the bucket type's default; absent: the type's default (docs/ttl.md). At most ttlMsMax.
    */

@@ -228,6 +228,9 @@ export class KvNodeService implements KvService {
     if (request.ifNotModified && request.context === undefined) {
       return fail('invalid_request', 'if_not_modified needs the context the writer saw');
     }
+    if (request.overwrite && (request.context !== undefined || request.ifNotModified)) {
+      return fail('invalid_request', 'an overwrite supersedes what the coordinating replica holds: give it no context and no if_not_modified');
+    }
     const nowMs = this.deps.nowMs();
     const expiresAtMs = this.expiresAtOf(request, quorum.value.ttlMs, nowMs);
     if (!expiresAtMs.ok) return expiresAtMs;
@@ -248,7 +251,9 @@ export class KvNodeService implements KvService {
         ifNotModified: request.ifNotModified ?? false,
         maxSiblings: quorum.value.maxSiblings,
         maxObjectBytes: quorum.value.maxObjectBytes,
-        lastWriteWins: quorum.value.lastWriteWins,
+        // An overwrite is applied as a last-write-wins type's writes are: over the coordinating
+        // replica's own context.
+        lastWriteWins: quorum.value.lastWriteWins || (request.overwrite ?? false),
         allowMult: quorum.value.allowMult,
         ...(op === undefined ? {} : { op }),
         ...expiry,

@@ -12,24 +12,24 @@
 //                                                                the greatest vtag). Redis has no notion
 //                                                                of siblings, so one is chosen, the same
 //                                                                one on every node and every read
-// SET k v              get (for the causal context), then put    +OK. The write supersedes every version
-//                      with that context                         the read saw, so SET overwrites instead
-//                                                                of adding a sibling. A SET racing another
-//                                                                writer may still leave siblings; GET then
-//                                                                resolves them as above
-// SET k v NX           get; if a live value was read: nil, no    +OK, or nil when the key has a value.
-//                      write; else put with that context and     The final decision is ifNoneMatch, made
-//                      ifNoneMatch                               where the write is applied
+// SET k v              put with overwrite (no read first): the   +OK. The write supersedes every version
+//                      coordinating replica applies it over its  the coordinating replica holds, so SET
+//                      own context                               overwrites instead of adding a sibling. A
+//                                                                version that replica has not yet seen (a
+//                                                                SET racing it on another node) stays a
+//                                                                sibling; GET then resolves them as above
+// SET k v NX           put with overwrite and ifNoneMatch        +OK, or nil when the key has a value,
+//                                                                decided where the write is applied
 // SET k v XX           get; if nothing live was read: nil; else  +OK or nil. Not conditional at the
 //                      put with that context                     replica: a DEL racing it may lose
-// SET ... GET          as above                                  the value the read saw (or nil) instead
-//                                                                of +OK
+// SET ... GET          get, then put with that context (NX:      the value the read saw (or nil) instead
+//                      and ifNoneMatch)                          of +OK
 // SET ... EX s / PX ms  as SET, with ttlMs (docs/ttl.md); EXAT/  +OK. Without EX/PX/EXAT/PXAT/KEEPTTL the
 // / EXAT t / PXAT t    PXAT with expiresAtMs, the instant as     bucket type's default TTL applies (Redis
 //                      given; one already past: delete instead   clears it; a type without a default
-// SET ... KEEPTTL      as SET, with the read value's expiresAtMs never expires, as in Redis). Beyond ten
-//                      (none: ttlMs 0; a missing key: the        years: invalid expire time
-//                      type's default)
+// SET ... KEEPTTL      get, then put with that context and the   never expires, as in Redis). Beyond ten
+//                      read value's expiresAtMs (none: ttlMs 0;  years: invalid expire time
+//                      a missing key: the type's default)
 // SETEX k s v          as SET k v EX s / PX ms
 // PSETEX k ms v
 // SETNX k v            as SET k v NX                             :1 written, :0 not
@@ -391,14 +391,30 @@ class RespHandler implements ProtocolHandler<RespCommand> {
     return ok(resolveSiblings(result.value.contents)?.value);
   }
 
-  private async write(key: Buffer, value: Buffer, mode: SetMode, expiry: SetExpiry = { kind: 'default' }): Promise<Result<SetOutcome>> {
+  private async write(key: Buffer, value: Buffer, mode: SetMode, expiry: SetExpiry = { kind: 'default' }, wantPrevious = false): Promise<Result<SetOutcome>> {
     const objectKey = this.key(key);
+    const pastInstant = (expiry.kind === 'ttl' || expiry.kind === 'at') && isPast(expiry, this.deps.nowMs());
+    if (!wantPrevious && mode !== 'ifPresent' && expiry.kind !== 'keep' && !pastInstant) {
+      // Nothing to read first: the write supersedes what the coordinating replica holds, and NX is
+      // its ifNoneMatch, both decided where the write is applied.
+      const put = await this.deps.kv.put({
+        key: objectKey,
+        context: undefined,
+        overwrite: true,
+        content: { value, contentType: octetStream, userMeta: [] },
+        ifNoneMatch: mode === 'ifAbsent',
+        ...this.keptExpiry(expiry, undefined),
+      });
+      if (put.ok) return ok({ written: true, previous: undefined });
+      if (mode === 'ifAbsent' && put.error.code === 'precondition_failed') return ok({ written: false, previous: undefined });
+      return put;
+    }
     const read = await this.deps.kv.get({ key: objectKey });
     if (!read.ok) return read;
     const shown = read.value.found ? resolveSiblings(read.value.contents) : undefined;
     const previous = shown?.value;
     if ((mode === 'ifAbsent' && read.value.found) || (mode === 'ifPresent' && !read.value.found)) return ok({ written: false, previous });
-    if ((expiry.kind === 'ttl' || expiry.kind === 'at') && isPast(expiry, this.deps.nowMs())) {
+    if (pastInstant) {
       // SET … EXAT/PXAT with a time already past: the key is deleted, as in Redis.
       if (!read.value.found) return ok({ written: true, previous });
       const deleted = await this.deps.kv.delete({ key: objectKey, context: read.value.context });
@@ -460,7 +476,7 @@ class RespHandler implements ProtocolHandler<RespCommand> {
   private async set(args: readonly Buffer[]): Promise<Answer> {
     const options = parseSetOptions(args.slice(3), this.deps.nowMs());
     if ('reply' in options) return options;
-    const outcome = await this.write(args[1]!, args[2]!, options.mode, options.expiry);
+    const outcome = await this.write(args[1]!, args[2]!, options.mode, options.expiry, options.returnPrevious);
     if (!outcome.ok) return kvErrorReply(outcome.error);
     if (options.returnPrevious) return answer(outcome.value.previous === undefined ? nilReply : bulkReply(outcome.value.previous));
     return answer(outcome.value.written ? okReply : nilReply);

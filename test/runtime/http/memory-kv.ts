@@ -118,7 +118,10 @@ export class MemoryKv implements KvService {
       if (request.context === undefined) return fail('invalid_request', 'if_not_modified needs the context the writer saw');
       if (!sameBytes(encodeContext(current.vv), request.context)) return fail('precondition_failed', 'the key changed since the context was read');
     }
-    const stored = this.write(request.key, current, context.value, request.content, false, request.ttlMs, request.expiresAtMs);
+    if (request.overwrite === true && (request.context !== undefined || request.ifNotModified === true)) return fail('invalid_request', 'an overwrite takes no context');
+    // An overwrite supersedes what the (single) replica holds, as the coordinating vnode does.
+    const over = request.overwrite === true ? current.vv : context.value;
+    const stored = this.write(request.key, current, over, request.content, false, request.ttlMs, request.expiresAtMs);
     const contents = request.returnBody === true ? liveSiblings(stored).map(toContent) : undefined;
     return ok({ context: encodeContext(stored.vv), contents });
   }

@@ -35,6 +35,30 @@ test('siblings from blind writes, resolved by a write with the read context', as
   }
 });
 
+test('an overwrite supersedes every sibling the replicas hold, with no context; it refuses one', async (t) => {
+  const { node, cleanup } = await startTestNode();
+  try {
+    const kv = node.kv;
+    t.true((await kv.put({ key: key('o'), context: undefined, content: content('one') })).ok);
+    t.true((await kv.put({ key: key('o'), context: undefined, content: content('two') })).ok);
+    const over = await kv.put({ key: key('o'), context: undefined, overwrite: true, content: content('three'), returnBody: true });
+    t.true(over.ok);
+    if (over.ok) t.deepEqual(over.value.contents?.map((c) => text(c.value)), ['three']);
+    const after = await kv.get({ key: key('o'), r: 'all' });
+    t.true(after.ok && after.value.found && after.value.contents.length === 1 && text(after.value.contents[0]!.value) === 'three', 'one value on every replica');
+    // if_none_match is still decided where the write is applied.
+    const taken = await kv.put({ key: key('o'), context: undefined, overwrite: true, ifNoneMatch: true, content: content('four') });
+    t.is(taken.ok ? 'ok' : taken.error.code, 'precondition_failed');
+    if (!after.ok) return;
+    const withContext = await kv.put({ key: key('o'), context: after.value.context, overwrite: true, content: content('five') });
+    t.is(withContext.ok ? 'ok' : withContext.error.code, 'invalid_request');
+    const read = await kv.get({ key: key('o') });
+    t.true(read.ok && read.value.found && text(read.value.contents[0]!.value) === 'three', 'nothing written by the refused ones');
+  } finally {
+    await cleanup();
+  }
+});
+
 test('a delete with the read context leaves a tombstone whose context supersedes it', async (t) => {
   const { node, cleanup } = await startTestNode();
   try {

@@ -1,5 +1,5 @@
 // The RESP command handler over the in-memory KvService double, without sockets: what each
-// command asks of the service (a read for the context, then the write), how siblings resolve,
+// command asks of the service (one overwriting put for SET; a read first where the value is needed), how siblings resolve,
 // how service failures are worded, and the bound on keys in flight for multi-key commands.
 
 import test from 'ava';
@@ -51,19 +51,31 @@ test('GET of siblings answers the newest, ties broken by the greatest vtag', asy
   t.is(resolveSiblings([]), undefined);
 });
 
-test('SET reads for the context and writes with it, so it replaces siblings instead of adding one', async (t) => {
+test('SET is one overwriting put, no read first, so it replaces siblings instead of adding one', async (t) => {
   const kv = new MemoryKv();
   const { send } = setup(kv);
   for (const value of ['x', 'y']) await kv.put({ key: objectKey('k'), context: undefined, content: { value: Buffer.from(value), contentType: 'text/plain', userMeta: [] } });
   kv.calls.length = 0;
   t.is(await send('set', 'k', 'z'), '+OK\r\n');
-  t.deepEqual(kv.calls.map((call) => call.op), ['get', 'put']);
-  const put = kv.calls[1]!;
+  t.deepEqual(kv.calls.map((call) => call.op), ['put']);
+  const put = kv.calls[0]!;
   if (put.op !== 'put') throw new Error('expected a put');
-  t.truthy(put.request.context, 'the context of the read');
+  t.is(put.request.context, undefined);
+  t.true(put.request.overwrite);
   t.is(put.request.content.contentType, 'application/octet-stream');
   const after = await kv.get({ key: objectKey('k') });
   t.true(after.ok && after.value.found && after.value.contents.length === 1);
+  t.is(await send('GET', 'k'), '$1\r\nz\r\n');
+  // MSET and SETEX write the same way; SET … GET and KEEPTTL still read first (they need the value).
+  kv.calls.length = 0;
+  t.is(await send('MSET', 'a', '1', 'b', '2'), '+OK\r\n');
+  t.is(await send('SETEX', 'c', '100', '3'), '+OK\r\n');
+  t.deepEqual(kv.calls.map((call) => call.op), ['put', 'put', 'put']);
+  kv.calls.length = 0;
+  t.is(await send('SET', 'k', 'w', 'GET'), '$1\r\nz\r\n');
+  t.is(await send('SET', 'k', 'v', 'KEEPTTL'), '+OK\r\n');
+  t.deepEqual(kv.calls.map((call) => call.op), ['get', 'put', 'get', 'put']);
+  t.is(await send('GET', 'k'), '$1\r\nv\r\n');
 });
 
 test('SET NX over a deleted key supersedes the tombstone; NX on a live key does not write', async (t) => {
@@ -73,14 +85,16 @@ test('SET NX over a deleted key supersedes the tombstone; NX on a live key does 
   t.is(await send('DEL', 'k'), ':1\r\n');
   kv.calls.length = 0;
   t.is(await send('SET', 'k', 'v2', 'NX'), '+OK\r\n');
-  const put = kv.calls.find((call) => call.op === 'put');
-  t.true(put?.op === 'put' && put.request.ifNoneMatch === true && put.request.context !== undefined);
-  kv.calls.length = 0;
+  t.deepEqual(kv.calls.map((call) => call.op), ['put'], 'NX is decided where the write is applied, no read first');
+  const put = kv.calls[0];
+  t.true(put?.op === 'put' && put.request.ifNoneMatch === true && put.request.overwrite === true);
+  t.is(await send('GET', 'k'), '$2\r\nv2\r\n');
   t.is(await send('SET', 'k', 'v3', 'nx'), '$-1\r\n');
-  t.deepEqual(kv.calls.map((call) => call.op), ['get']);
+  t.is(await send('GET', 'k'), '$2\r\nv2\r\n');
   t.is(await send('SETNX', 'k', 'v4'), ':0\r\n');
   t.is(await send('SETNX', 'other', 'v4'), ':1\r\n');
   t.is(await send('SET', 'k', 'v5', 'GET'), '$2\r\nv2\r\n');
+  t.is(await send('SET', 'k', 'v6', 'NX', 'GET'), '$2\r\nv5\r\n');
   t.is(await send('SET', 'fresh', 'v', 'XX', 'GET'), '$-1\r\n');
   t.is(await send('GET', 'fresh'), '$-1\r\n');
 });
