@@ -3,7 +3,7 @@
 // deadline timer, and forgets the coordinator once it has finished (including read repair).
 // The in-flight table is bounded: past `inflightMax` a request is refused with `overload`.
 
-import { type CoordinatorEffect, GetCoordinator, ListCoordinator, type ListEffect, PutCoordinator } from '../src/core/coordinator.js';
+import { type CoordinatorEffect, GetCoordinator, ListCoordinator, type ListEffect, PutCoordinator, type ReadFanout } from '../src/core/coordinator.js';
 import type { ResolvedRead, ResolvedWrite } from '../src/core/bucket.js';
 import { type Result, fail } from '../src/core/errors.js';
 import type { GetReply, PutReply } from '../src/core/kv.js';
@@ -22,6 +22,8 @@ interface Running {
   readonly coordinator: AnyCoordinator;
   readonly placement: Placement | undefined;
   readonly timer: TimerHandle;
+  /** A read's speculation timer, while it has replicas not yet asked (see ReadFanout). */
+  speculation: TimerHandle | undefined;
   resolve: ((result: Result<never>) => void) | undefined;
   readonly onItems: ((items: readonly Uint8Array[]) => void) | undefined;
 }
@@ -32,22 +34,35 @@ function fallbackSet(placement: Placement | undefined): ReadonlySet<number> {
   return placement === undefined || placement.fallbacks.size === 0 ? noFallbacks : new Set(placement.fallbacks.keys());
 }
 
+/** How reads pick replicas (ReadFanout, without isLocal: the actor knows it from the router). */
+export interface ReadFanoutConfig {
+  readonly first: 'all' | 'quorum';
+  readonly speculateMs: number;
+}
+
+export const defaultReadFanout: ReadFanoutConfig = { first: 'quorum', speculateMs: 20 };
+
 export class CoordinatorActor {
   private nextRequestId = 1;
   private readonly running = new Map<number, Running>();
+  private readonly fanout: ReadFanout;
 
   constructor(
     private readonly router: VnodeRouter,
     private readonly clock: Clock,
     private readonly inflightMax: number,
-  ) {}
+    readFanout: ReadFanoutConfig = defaultReadFanout,
+  ) {
+    // A partition hosted here has a worker index (>= 0); a remote one a negative host.
+    this.fanout = { ...readFanout, isLocal: (partition) => router.hostOf(partition) >= 0 };
+  }
 
   get inflight(): number {
     return this.running.size;
   }
 
   get(preferenceList: readonly number[], storageKey: Uint8Array, quorum: ResolvedRead, placement?: Placement): Promise<Result<GetReply>> {
-    return this.run((id) => new GetCoordinator(id, preferenceList, storageKey, quorum, fallbackSet(placement), this.clock.nowMs()), quorum.timeoutMs, undefined, placement);
+    return this.run((id) => new GetCoordinator(id, preferenceList, storageKey, quorum, fallbackSet(placement), this.clock.nowMs(), this.fanout), quorum.timeoutMs, undefined, placement);
   }
 
   put(
@@ -94,9 +109,17 @@ export class CoordinatorActor {
         const entry = this.running.get(id);
         if (entry !== undefined) this.perform(id, entry, entry.coordinator.onTimeout());
       });
-      const entry: Running = { coordinator, placement, timer, resolve: resolve as (result: Result<never>) => void, onItems };
+      const entry: Running = { coordinator, placement, timer, speculation: undefined, resolve: resolve as (result: Result<never>) => void, onItems };
       this.running.set(id, entry);
       this.perform(id, entry, coordinator.start());
+      if (coordinator instanceof GetCoordinator && coordinator.unasked > 0 && !coordinator.finished) this.armSpeculation(id, entry, coordinator);
+    });
+  }
+
+  private armSpeculation(id: number, entry: Running, coordinator: GetCoordinator): void {
+    entry.speculation = this.clock.setTimer(this.fanout.speculateMs, () => {
+      entry.speculation = undefined;
+      if (this.running.get(id) === entry) this.perform(id, entry, coordinator.onSpeculate());
     });
   }
 
@@ -117,6 +140,7 @@ export class CoordinatorActor {
     if (entry.coordinator.finished && this.running.get(id) === entry) {
       this.running.delete(id);
       this.clock.clearTimer(entry.timer);
+      if (entry.speculation !== undefined) this.clock.clearTimer(entry.speculation);
     }
   }
 }

@@ -209,9 +209,37 @@ export class PutCoordinator {
   }
 }
 
+/**
+ * A read's asking order: primaries before fallbacks, and among each, replicas on this node before
+ * remote ones, otherwise in preference-list order.
+ */
+function askingOrder(preferenceList: readonly number[], fallbacks: ReadonlySet<number>, isLocal: (partition: number) => boolean): number[] {
+  const rank = (p: number): number => (fallbacks.has(p) ? 2 : 0) + (isLocal(p) ? 0 : 1);
+  return preferenceList.map((partition, index) => ({ partition, index })).sort((a, b) => rank(a.partition) - rank(b.partition) || a.index - b.index).map((x) => x.partition);
+}
+
+/**
+ * Which replicas a read asks at first. `all`: every replica of the preference list at once (what
+ * Riak does). `quorum`: only as many as the read needs (max(r, pr)), primaries first and replicas
+ * on this node before remote ones; another replica is asked for each one that fails or answers a
+ * notfound that does not count, all the rest when the replicas asked disagree (so read repair sees
+ * them all) or when `speculateMs` pass without an answer (a replica that is slow or silently gone).
+ * docs/decisions.md has why `quorum` is the default.
+ */
+export interface ReadFanout {
+  readonly first: 'all' | 'quorum';
+  /** Whether a partition's vnode is on this node (cheaper to ask than a remote one). */
+  readonly isLocal: (partition: number) => boolean;
+  readonly speculateMs: number;
+}
+
+export const askAll: ReadFanout = { first: 'all', isLocal: () => true, speculateMs: 0 };
+
 export class GetCoordinator {
   private state: 'awaitingReplicas' | 'awaitingReadRepair' | 'done' = 'awaitingReplicas';
+  /** Each replica's answer (undefined: notfound); replicas that failed are in failedReplicas. */
   private readonly replies = new Map<number, Uint8Array | undefined>();
+  private readonly failedReplicas = new Set<number>();
   private found = 0;
   private notFound = 0;
   private errors = 0;
@@ -220,6 +248,9 @@ export class GetCoordinator {
   private primaryOk = 0;
   private primaryFailed = 0;
   private readonly primaries: number;
+  /** The preference list in the order replicas are asked, and how many of it were asked so far. */
+  private readonly askOrder: readonly number[];
+  private askedCount = 0;
 
   constructor(
     private readonly requestId: number,
@@ -230,12 +261,19 @@ export class GetCoordinator {
     private readonly fallbacks: ReadonlySet<number> = noFallbacks,
     /** The coordinating node's clock at the read, against which expiry is judged (docs/ttl.md). */
     private readonly nowMs = 0,
+    private readonly fanout: ReadFanout = askAll,
   ) {
     this.primaries = preferenceList.filter((p) => !fallbacks.has(p)).length;
+    this.askOrder = fanout.first === 'all' ? preferenceList : askingOrder(preferenceList, fallbacks, fanout.isLocal);
   }
 
   get finished(): boolean {
     return this.state === 'done';
+  }
+
+  /** Replicas not asked yet: the actor arms a speculation timer (fanout.speculateMs) while any are left. */
+  get unasked(): number {
+    return this.askOrder.length - this.askedCount;
   }
 
   start(): CoordinatorEffect<GetReply>[] {
@@ -243,35 +281,57 @@ export class GetCoordinator {
       this.state = 'done';
       return [{ type: 'reply', result: fail('insufficient_vnodes', `pr is ${this.quorum.pr} but only ${this.primaries} of ${this.preferenceList.length} replicas are primaries on reachable nodes`) }];
     }
-    return this.preferenceList.map((partition) => ({
-      type: 'send' as const,
-      request: { type: 'VnodeGet' as const, requestId: this.requestId, partition, storageKey: this.storageKey },
-    }));
+    return this.ask(this.fanout.first === 'all' ? this.askOrder.length : Math.max(this.quorum.r, this.quorum.pr, 1));
+  }
+
+  /** Asks the next `count` replicas not asked yet. */
+  private ask(count: number): CoordinatorEffect<GetReply>[] {
+    const effects: CoordinatorEffect<GetReply>[] = [];
+    while (effects.length < count && this.askedCount < this.askOrder.length) {
+      const partition = this.askOrder[this.askedCount++]!;
+      effects.push({ type: 'send', request: { type: 'VnodeGet', requestId: this.requestId, partition, storageKey: this.storageKey } });
+    }
+    return effects;
+  }
+
+  private asked(partition: number): boolean {
+    const at = this.askOrder.indexOf(partition);
+    return at >= 0 && at < this.askedCount;
+  }
+
+  /** The speculation delay passed: still unanswered, so ask every replica left. */
+  onSpeculate(): CoordinatorEffect<GetReply>[] {
+    return this.state === 'awaitingReplicas' ? this.ask(this.unasked) : [];
   }
 
   onReply(reply: VnodeReply): CoordinatorEffect<GetReply>[] {
-    if (this.state === 'done' || !this.preferenceList.includes(reply.partition) || this.answeredBy(reply.partition)) return [];
+    if (this.state === 'done' || !this.asked(reply.partition) || this.answeredBy(reply.partition)) return [];
     const primary = !this.fallbacks.has(reply.partition);
+    let counts: boolean;
     if (reply.type === 'VnodeGetReply') {
       this.replies.set(reply.partition, reply.object);
       if (reply.object === undefined) this.notFound++;
       else this.found++;
-      const counts = reply.object !== undefined || this.quorum.notfoundOk;
+      counts = reply.object !== undefined || this.quorum.notfoundOk;
       if (primary && counts) this.primaryOk++;
       else if (primary) this.primaryFailed++;
     } else if (reply.type === 'VnodeFailed') {
+      this.failedReplicas.add(reply.partition);
       this.errors++;
       this.lastError = reply.error;
       if (primary) this.primaryFailed++;
+      counts = false;
     } else {
       return [];
     }
-    if (this.state === 'awaitingReplicas') return [...this.decide(), ...this.maybeRepair()];
-    return this.maybeRepair();
+    // A reply that does not count towards r is replaced by asking one more replica.
+    const more = !counts && this.state === 'awaitingReplicas' ? this.ask(1) : [];
+    if (this.state === 'awaitingReplicas') return [...more, ...this.decide(), ...this.maybeRepair()];
+    return [...more, ...this.maybeRepair()];
   }
 
   private answeredBy(partition: number): boolean {
-    return this.replies.has(partition);
+    return this.replies.has(partition) || this.failedReplicas.has(partition);
   }
 
   private decide(): CoordinatorEffect<GetReply>[] {
@@ -326,12 +386,25 @@ export class GetCoordinator {
 
   private reply(result: Result<GetReply>): CoordinatorEffect<GetReply>[] {
     this.state = 'awaitingReadRepair';
-    return [{ type: 'reply', result }];
+    // Replicas that disagree mean some replica is behind: ask the ones left too, so that read
+    // repair brings every replica up to the merge, as a read asking all of them would.
+    const rest = this.unasked > 0 && !this.repliesAgree() ? this.ask(this.unasked) : [];
+    return [{ type: 'reply', result }, ...rest];
   }
 
-  /** Once every replica answered, send the merged object to those that answered with less. */
+  /** Every replica that answered holds the same bytes (or every one answered notfound). */
+  private repliesAgree(): boolean {
+    let first: Uint8Array | undefined | null = null;
+    for (const bytes of this.replies.values()) {
+      if (first === null) first = bytes;
+      else if (first === undefined || bytes === undefined ? first !== bytes : !bytesEqual(first, bytes)) return false;
+    }
+    return true;
+  }
+
+  /** Once every replica asked answered, send the merged object to those that answered with less. */
   private maybeRepair(): CoordinatorEffect<GetReply>[] {
-    if (this.state !== 'awaitingReadRepair' || this.found + this.notFound + this.errors < this.preferenceList.length) return [];
+    if (this.state !== 'awaitingReadRepair' || this.found + this.notFound + this.errors < this.askedCount) return [];
     this.state = 'done';
     return this.repairs();
   }
@@ -354,7 +427,7 @@ export class GetCoordinator {
     if (this.state === 'done') return [];
     const effects: CoordinatorEffect<GetReply>[] = [];
     if (this.state === 'awaitingReplicas') {
-      effects.push({ type: 'reply', result: fail('timeout', `timed out with ${this.found + this.notFound} of ${this.quorum.r} needed replies from ${this.preferenceList.length} replicas`) });
+      effects.push({ type: 'reply', result: fail('timeout', `timed out with ${this.found + this.notFound} of ${this.quorum.r} needed replies from ${this.askedCount} of ${this.preferenceList.length} replicas asked`) });
     } else {
       effects.push(...this.repairs());
     }

@@ -64,6 +64,10 @@ export interface NodeConfig {
   readonly vnodeMailboxCapacity: number;
   /** Requests in flight to one worker before new ones are answered with `overload`. */
   readonly workerInflightMax: number;
+  /** Replicas a read asks at first: as many as it needs ('quorum') or all of them ('all'). */
+  readonly readFanout: 'quorum' | 'all';
+  /** With readFanout 'quorum': the wait after which a read still unanswered asks the other replicas. */
+  readonly readSpeculateMs: number;
   readonly restartMaxRestarts: number;
   readonly restartPeriodMs: number;
   readonly shutdownTimeoutMs: number;
@@ -357,6 +361,12 @@ const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
   maxTimeoutMs: { defaultValue: 60_000, parse: integer(1, oneHourMs), meaning: 'largest request timeout a client may ask for' },
   vnodeMailboxCapacity: { defaultValue: 1024, parse: integer(1, millions), meaning: 'messages queued for one vnode before it answers overload' },
   workerInflightMax: { defaultValue: 10_000, parse: integer(1, millions), meaning: 'requests in flight to one worker before new ones are answered with overload' },
+  readFanout: {
+    defaultValue: 'quorum',
+    parse: oneOf<'quorum' | 'all'>(['quorum', 'all']),
+    meaning: 'replicas a read asks at first: quorum asks max(r, pr), local ones first, and the others only when one fails, they disagree, or readSpeculateMs pass; all asks every replica at once (as Riak does)',
+  },
+  readSpeculateMs: { defaultValue: 20, parse: integer(1, oneHourMs), meaning: 'with readFanout quorum: how long a read waits for the replicas it asked before asking the others too' },
   restartMaxRestarts: { defaultValue: 5, parse: integer(0, 1000), meaning: 'worker restarts allowed within restartPeriodMs before the node gives up and stops' },
   restartPeriodMs: { defaultValue: 60_000, parse: integer(1, oneHourMs), meaning: 'window over which worker restarts are counted' },
   shutdownTimeoutMs: { defaultValue: 10_000, parse: integer(1, oneHourMs), meaning: 'time a graceful stop may take before the node stops hard' },

@@ -158,7 +158,10 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   });
   // Requests go to the local vnode hosts until the cluster router takes over (before any client can connect).
   let route: VnodeRouter = supervisor;
-  coordinators = new CoordinatorActor({ send: (r, node) => route.send(r, node), hostOf: (p) => route.hostOf(p) }, realClock, config.workers * config.workerInflightMax);
+  coordinators = new CoordinatorActor({ send: (r, node) => route.send(r, node), hostOf: (p) => route.hostOf(p) }, realClock, config.workers * config.workerInflightMax, {
+    first: config.readFanout,
+    speculateMs: config.readSpeculateMs,
+  });
   try {
     await supervisor.start();
   } catch (error) {

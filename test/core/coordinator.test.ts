@@ -1,6 +1,6 @@
 import test from 'ava';
 import { decodeContext, decodeObject, encodeObject } from '../../src/core/codec.js';
-import { GetCoordinator, PutCoordinator, type CoordinatorEffect } from '../../src/core/coordinator.js';
+import { GetCoordinator, PutCoordinator, type CoordinatorEffect, type ReadFanout } from '../../src/core/coordinator.js';
 import type { ResolvedRead, ResolvedWrite } from '../../src/core/bucket.js';
 import type { VnodePut, VnodeRequest } from '../../src/core/messages.js';
 import { applyWrite, emptyObject } from '../../src/core/object.js';
@@ -240,6 +240,77 @@ test('get: pr counts primaries only; a fallback answer counts towards r', (t) =>
     t.is(failed.error.code, 'insufficient_vnodes');
     t.regex(failed.error.message, /0 primaries of 2, 2 needed/);
   }
+});
+
+/** Reads asking only what they need: partitions 1 and 2 are on this node, 0 is remote. */
+const quorumFirst: ReadFanout = { first: 'quorum', isLocal: (p) => p !== 0, speculateMs: 20 };
+const asked = <T>(effects: CoordinatorEffect<T>[]): number[] => sends(effects).filter((r) => r.type === 'VnodeGet').map((r) => r.partition);
+const replicated = <T>(effects: CoordinatorEffect<T>[]): number[] => sends(effects).filter((r) => r.type === 'VnodeReplicate').map((r) => r.partition).sort();
+
+test('get, quorum fanout: asks r replicas, local ones first; replicas that agree answer and end it', (t) => {
+  const c = new GetCoordinator(20, [0, 1, 2], key, read, undefined, 0, quorumFirst);
+  t.deepEqual(asked(c.start()), [1, 2], 'the two local replicas, not the remote one');
+  t.is(c.unasked, 1);
+  t.deepEqual(c.onReply({ type: 'VnodeGetReply', requestId: 20, partition: 1, object: stored(1) }), []);
+  const answer = c.onReply({ type: 'VnodeGetReply', requestId: 20, partition: 2, object: stored(1) });
+  t.deepEqual(asked(answer), [], 'they agree: the third replica is never asked');
+  t.true(replies(answer)[0]!.ok);
+  t.true(c.finished);
+  t.deepEqual(c.onSpeculate(), []);
+  t.deepEqual(c.onReply({ type: 'VnodeGetReply', requestId: 20, partition: 0, object: stored(1) }), [], 'a reply from a replica never asked is ignored');
+});
+
+test('get, quorum fanout: a failure or an uncounted notfound asks one more replica', (t) => {
+  const c = new GetCoordinator(21, [0, 1, 2], key, read, undefined, 0, quorumFirst);
+  c.start();
+  const more = c.onReply({ type: 'VnodeFailed', requestId: 21, partition: 1, error: { code: 'worker_unavailable', message: 'down' } });
+  t.deepEqual(asked(more), [0]);
+  t.deepEqual(replies(c.onReply({ type: 'VnodeGetReply', requestId: 21, partition: 2, object: stored(3) })), []);
+  const answer = replies(c.onReply({ type: 'VnodeGetReply', requestId: 21, partition: 0, object: stored(3) }))[0]!;
+  t.true(answer.ok && answer.value.found);
+  t.true(c.finished);
+
+  const strict = new GetCoordinator(22, [0, 1, 2], key, { ...read, notfoundOk: false }, undefined, 0, quorumFirst);
+  strict.start();
+  t.deepEqual(asked(strict.onReply({ type: 'VnodeGetReply', requestId: 22, partition: 1, object: undefined })), [0], 'notfound_ok=false: a notfound does not count, ask another');
+  strict.onReply({ type: 'VnodeGetReply', requestId: 22, partition: 2, object: stored(4) });
+  const found = replies(strict.onReply({ type: 'VnodeGetReply', requestId: 22, partition: 0, object: stored(4) }))[0]!;
+  t.true(found.ok && found.value.found);
+  t.deepEqual(replicated(strict.onTimeout()), [], 'repairs were sent when the last asked replica answered');
+});
+
+test('get, quorum fanout: replicas that disagree make it ask the rest, and read repair covers every replica', (t) => {
+  const c = new GetCoordinator(23, [0, 1, 2], key, read, undefined, 0, quorumFirst);
+  c.start();
+  c.onReply({ type: 'VnodeGetReply', requestId: 23, partition: 1, object: stored(1) });
+  const answer = c.onReply({ type: 'VnodeGetReply', requestId: 23, partition: 2, object: undefined });
+  t.true(replies(answer)[0]!.ok, 'answered with the merge of the two');
+  t.deepEqual(asked(answer), [0], 'and the third is asked for repair');
+  t.false(c.finished);
+  const repairs = c.onReply({ type: 'VnodeGetReply', requestId: 23, partition: 0, object: undefined });
+  t.deepEqual(replicated(repairs), [0, 2]);
+  t.true(c.finished);
+});
+
+test('get, quorum fanout: no answer within speculateMs asks the rest; pr asks primaries first', (t) => {
+  const c = new GetCoordinator(24, [0, 1, 2], key, read, undefined, 0, quorumFirst);
+  c.start();
+  c.onReply({ type: 'VnodeGetReply', requestId: 24, partition: 1, object: stored(1) });
+  t.deepEqual(asked(c.onSpeculate()), [0], 'partition 2 is silent: ask the remote one too');
+  t.is(c.unasked, 0);
+  const answer = replies(c.onReply({ type: 'VnodeGetReply', requestId: 24, partition: 0, object: stored(1) }))[0]!;
+  t.true(answer.ok);
+  t.false(c.finished, 'still waiting for the silent replica, to repair it');
+  t.deepEqual(c.onTimeout(), [], 'the two that answered agree: nothing to repair');
+  t.true(c.finished);
+
+  const withFallback = new GetCoordinator(25, [0, 1, 2], key, { ...read, r: 1, pr: 2 }, new Set([1]), 0, quorumFirst);
+  t.deepEqual(asked(withFallback.start()), [2, 0], 'pr=2: two primaries (local first), not the local fallback');
+  const timedOut = new GetCoordinator(26, [0, 1, 2], key, read, undefined, 0, quorumFirst);
+  timedOut.start();
+  const r = replies(timedOut.onTimeout())[0]!;
+  t.false(r.ok);
+  if (!r.ok) t.regex(r.error.message, /0 of 2 needed replies from 2 of 3 replicas asked/);
 });
 
 test('put: an acknowledgement delivered twice counts once (the simulator found it counting twice)', (t) => {

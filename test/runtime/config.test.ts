@@ -92,6 +92,17 @@ test('environment variable names are RINGKV_ and the field in SCREAMING_SNAKE ca
   t.is(config.bucketTypes['default']?.nVal, 2);
 });
 
+test('readFanout is quorum or all; readSpeculateMs a positive integer', (t) => {
+  const defaults = loadConfig({ flags: {}, env: {} });
+  t.is(defaults.readFanout, 'quorum');
+  t.is(defaults.readSpeculateMs, 20);
+  t.is(loadConfig({ flags: {}, env: { RINGKV_READ_FANOUT: 'all', RINGKV_READ_SPECULATE_MS: '5' } }).readFanout, 'all');
+  const problems = problemsOf(t, { flags: {}, env: { RINGKV_READ_FANOUT: 'some', RINGKV_READ_SPECULATE_MS: '0' } });
+  t.is(problems.length, 2);
+  t.regex(problems[0]!, /^readFanout: .*quorum.*all.*"some"/);
+  t.regex(problems[1]!, /^readSpeculateMs: must be an integer from 1/);
+});
+
 test('sizes accept bytes or binary units', (t) => {
   t.is(parseSize('64MiB'), 64 * MiB);
   t.is(parseSize('1.5 GiB'), 1.5 * 1024 * MiB);

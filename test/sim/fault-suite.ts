@@ -23,10 +23,15 @@ import { type FaultFigures, type FaultReport, faultScenario, formatFaultReport, 
  *   once; a read that began before the delete then repaired a replica with the deleted value.
  *   Fixed in actors/reaper.ts: an object is reaped only at a second confirmation that every
  *   replica holds it, delayMs of the reaper's own monotonic time after the first.
+ * - 1108: after the heal, a tombstone stayed on two replicas and was gone from the third: a final
+ *   r = all read raced a reap, got the tombstone from the replica that reaped after answering and
+ *   repaired it back onto the two that had reaped before; the reaper then waits for anti-entropy,
+ *   which the simulator does not run. Both states read as deleted and neither can bring a value
+ *   back, so checkReplicasAgree accepts a missing copy beside one and the same tombstone.
  * The simulator's connection model was fixed earlier the same way (a request sent before a
  * peer's crash reached its successor); faults-directed.test.ts keeps that one.
  */
-export const regressionSeeds: readonly number[] = [673, 1002, 1040, 1644];
+export const regressionSeeds: readonly number[] = [673, 1002, 1040, 1108, 1644];
 
 function seedsOfPart(part: number, parts: number): number[] {
   const only = process.env.SIM_SEED;

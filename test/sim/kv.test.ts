@@ -3,7 +3,10 @@
 // through the real coordinator and vnode actors over the simulated network and storage.
 
 import test from 'ava';
+import { encodeStorageKey } from '../../src/core/codec.js';
+import { partitionOf } from '../../src/core/ring.js';
 import { checkReplicasAgree } from '../../src/sim/checkers.js';
+import { objectKey } from '../../src/sim/workload.js';
 import { SimCluster, errorOf, simDefaults } from '../../src/sim/cluster.js';
 
 const small = (seed: number, nodes: string[]) => new SimCluster({ ...simDefaults, seed, nodes, partitions: 16 });
@@ -43,6 +46,26 @@ test('a write through one node is read through the others; contexts supersede, b
   t.like(gone, { ok: true, value: { found: false } });
   t.deepEqual(await c.settle(), []);
   t.deepEqual(checkReplicasAgree(c.nodes, c.node('n1').state!, ['cart'], 3), []);
+});
+
+test('checker: a replica missing a value disagrees; one missing a tombstone the others hold agrees (reaped there)', async (t) => {
+  const c = await threeNodes(3);
+  for (const key of ['kept', 'deleted']) t.true((await c.until(c.put('n1', key, 'v', undefined))).ok);
+  const read = await c.until(c.get('n2', 'deleted'));
+  if (!read.ok) return t.fail(errorOf(read));
+  t.true((await c.until(c.delete('n2', 'deleted', read.value.context))).ok);
+  t.deepEqual(await c.settle(), []);
+  const state = c.node('n1').state!;
+  const dropOneCopy = (key: string): void => {
+    const storageKey = encodeStorageKey(objectKey(key));
+    const partition = partitionOf(storageKey, state.partitions);
+    c.node(state.ring[partition]!.owner).storage.remove(partition, storageKey);
+  };
+  dropOneCopy('kept');
+  dropOneCopy('deleted');
+  const found = checkReplicasAgree(c.nodes, state, ['kept', 'deleted'], 3);
+  t.is(found.length, 1);
+  t.regex(found[0]!, /^kept: held by .* but missing from p\d+@n\d/);
 });
 
 test('writes made while partitions are handed to a joining node all reach it', async (t) => {
