@@ -8,7 +8,7 @@ import { type DatatypeOp, applyDatatypeOp } from './datatype.js';
 import type { WriteWarning } from './kv.js';
 import type { VnodePut } from './messages.js';
 import { type KvObject, applyWrite, emptyObject, keepNewestSibling, liveSiblings, mergeObjects, sameVersion, withoutExpired } from './object.js';
-import { type ActorId, vvCoversDot, vvEqual } from './version-vector.js';
+import { type ActorId, vvCoversDot, vvEqual, vvGet, vvWith } from './version-vector.js';
 
 export interface Applied {
   readonly object: KvObject;
@@ -18,13 +18,16 @@ export interface Applied {
 /**
  * Applies a client write at the replica whose identity is `actor`. `counterFloor` is the highest
  * counter this actor put into any object the vnode has since removed (a reaped tombstone or
- * expired object): a write to a key the vnode no longer holds starts above it, so it can never
- * mint a dot that a stale copy elsewhere has already seen (see removedKeyFloor in actors/vnode.ts).
+ * expired object): the dot a write mints is always above it, so it can never be a dot that a
+ * stale context or copy elsewhere has already seen (see removedKeyFloor in actors/vnode.ts). That
+ * holds whether or not the vnode holds the key again: other replicas may have written it since
+ * (the simulator found a write reusing this actor's dot from before a reap, seed 7), and their
+ * vectors do not carry this actor's removed counters.
  */
 export function applyPut(current: Uint8Array | undefined, put: VnodePut, actor: ActorId, counterFloor = 0): Result<Applied> {
-  const stored = current !== undefined ? decodeObject(current) : counterFloor > 0 ? { siblings: [], vv: [{ actor, counter: counterFloor }] } : emptyObject;
+  const stored = current !== undefined ? decodeObject(current) : emptyObject;
   // A data-type update drops expired siblings itself (applyDatatypeOp), as below.
-  if (put.op !== undefined) return applyDatatypePut(stored, put, put.op, actor);
+  if (put.op !== undefined) return applyDatatypePut(aboveFloor(stored, actor, counterFloor), put, put.op, actor);
   // Expired siblings are dropped from what is written (the vector keeps their dots, so no merge
   // brings them back); an expired value is therefore absent for if_none_match as well.
   const before = withoutExpired(stored, put.nowMs);
@@ -37,7 +40,8 @@ export function applyPut(current: Uint8Array | undefined, put: VnodePut, actor: 
   }
   const context = put.lastWriteWins ? before.vv : put.context;
   const expiry = put.expiresAtMs === undefined || put.deleted ? {} : { expiresAtMs: put.expiresAtMs };
-  const written = applyWrite(before, { context, content: put.content, deleted: put.deleted, ...expiry }, actor, put.nowMs);
+  // The floor is applied after the conditions: it must not make if_not_modified see a change.
+  const written = applyWrite(aboveFloor(before, actor, counterFloor), { context, content: put.content, deleted: put.deleted, ...expiry }, actor, put.nowMs);
   const after = put.allowMult ? written : keepNewestSibling(written);
   if (after.siblings.length > put.maxSiblings) {
     return fail(
@@ -46,6 +50,11 @@ export function applyPut(current: Uint8Array | undefined, put: VnodePut, actor: 
     );
   }
   return encodedWithin(after, put);
+}
+
+/** The object with `actor`'s counter raised to at least `floor`, so the next dot it mints is above it. */
+function aboveFloor(object: KvObject, actor: ActorId, floor: number): KvObject {
+  return vvGet(object.vv, actor) >= floor ? object : { siblings: object.siblings, vv: vvWith(object.vv, actor, floor) };
 }
 
 /**

@@ -53,6 +53,27 @@ test('after a removal, a new write never reuses a dot a stale copy has seen, and
   );
 });
 
+test('after a removal, the floor holds even once another replica wrote the key here again (simulator seed 7)', (t) => {
+  const storage = new MapStorage();
+  const a = new VnodeActor(0, 'A', storage);
+  const b = new VnodeActor(0, 'B', new MapStorage());
+  // A coordinated a write of the key; a client context saw it; the key was deleted and reaped here.
+  const v1 = write(a, 'v1', undefined);
+  const sawV1 = decodeObject(v1).vv;
+  const tombstone = write(a, '', v1, true);
+  t.true(a.removeIfUnchanged(key, tombstone).removed);
+  // B coordinates a new write, which A receives by replication: A holds the key again, and its
+  // vector says nothing of A's counters from before the removal.
+  const fromB = write(b, 'via-b', undefined);
+  a.handle({ type: 'VnodeReplicate', requestId: ++requestId, partition: 0, storageKey: key, object: fromB });
+  t.is(decodeObject(storage.get(0, key)!).vv.find((d) => d.actor === 'A'), undefined);
+
+  const next = decodeObject(write(a, 'via-a', storage.get(0, key)));
+  const dot = next.siblings.find((s) => s.dot.actor === 'A')!.dot;
+  t.true(dot.counter > 2, `A mints (A, ${dot.counter}), above the counters of the removed object`);
+  t.false(sawV1.some((d) => d.actor === dot.actor && d.counter >= dot.counter), 'a context from before the delete has not seen the new write');
+});
+
 test('the floor survives a restart of the vnode (it is stored, not kept in memory only)', (t) => {
   const storage = new MapStorage();
   const first = new VnodeActor(0, 'A', storage);
