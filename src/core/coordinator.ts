@@ -63,19 +63,26 @@ export class PutCoordinator {
   private localReplicas: readonly number[] = [];
   private readonly failed = new Set<number>();
 
+  /** The replicas in the order they are tried as the coordinating replica. */
+  private readonly candidates: readonly number[];
+
   constructor(
     private readonly requestId: number,
     private readonly preferenceList: readonly number[],
     private readonly put: Omit<VnodePut, 'type' | 'requestId' | 'partition' | 'localReplicas'>,
     private readonly quorum: ResolvedWrite,
     private readonly returnBody: boolean,
-    /** Which host holds each partition; replicas on the coordinating replica's host are written there. */
+    /**
+     * Which host holds each partition: a worker of this node (>= 0) or another node (< 0).
+     * Replicas on the coordinating replica's host are written there.
+     */
     private readonly hostOf: (partition: number) => number,
     /** Partitions of the list served by a fallback standing in for a down primary. */
     private readonly fallbacks: ReadonlySet<number> = noFallbacks,
   ) {
     this.needed = Math.max(quorum.w, quorum.dw, 1);
     this.primaries = preferenceList.filter((p) => !fallbacks.has(p)).length;
+    this.candidates = put.ifNoneMatch || put.ifNotModified ? preferenceList : localPrimariesFirst(preferenceList, fallbacks, hostOf);
   }
 
   private countFailure(partition: number): void {
@@ -100,7 +107,7 @@ export class PutCoordinator {
   }
 
   private get coordinating(): number {
-    return this.preferenceList[this.candidate]!;
+    return this.candidates[this.candidate]!;
   }
 
   private sendPut(): CoordinatorEffect<PutReply> {
@@ -128,9 +135,9 @@ export class PutCoordinator {
     this.resultBytes = reply.object.length;
     this.state = 'awaitingReplicas';
     const effects: CoordinatorEffect<PutReply>[] = [];
-    this.preferenceList.forEach((partition, index) => {
+    this.preferenceList.forEach((partition) => {
       // Replicas that already failed as coordinating candidates were counted; not asked again.
-      if (index === this.candidate || this.localReplicas.includes(partition) || this.failed.has(partition)) return;
+      if (partition === this.coordinating || this.localReplicas.includes(partition) || this.failed.has(partition)) return;
       effects.push({ type: 'send', request: { type: 'VnodeReplicate', requestId: this.requestId, partition, storageKey: this.put.storageKey, object: reply.object } });
     });
     return effects;
@@ -207,6 +214,18 @@ export class PutCoordinator {
     this.replied = true;
     return effects;
   }
+}
+
+/**
+ * The coordinating replica of an unconditional write: a primary on this node when there is one,
+ * which saves the round trip to another node before replication starts (Riak's coordinator does
+ * the same). Conditional writes keep the preference-list order, so that racers through any node
+ * are decided by the same vnode.
+ */
+function localPrimariesFirst(preferenceList: readonly number[], fallbacks: ReadonlySet<number>, hostOf: (partition: number) => number): readonly number[] {
+  const local = preferenceList.filter((p) => !fallbacks.has(p) && hostOf(p) >= 0);
+  if (local.length === 0 || local[0] === preferenceList[0]) return preferenceList;
+  return [...local, ...preferenceList.filter((p) => !local.includes(p))];
 }
 
 /**

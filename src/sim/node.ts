@@ -181,8 +181,9 @@ export class SimNode {
   private newCoordinators(): CoordinatorActor {
     const router: VnodeRouter = {
       send: (request, node) => this.route(request, node),
-      // One host per partition: no two replicas are ever written in one local group commit.
-      hostOf: (partition) => partition,
+      // One host per partition: no two replicas are ever written in one local group commit. As
+      // in production, partitions this node does not own have a negative host (another node).
+      hostOf: (partition) => ((this.current?.ring[partition]?.owner ?? this.name) === this.name ? partition : -1 - partition),
     };
     return new CoordinatorActor(router, this.process, 100_000);
   }

@@ -242,6 +242,29 @@ test('get: pr counts primaries only; a fallback answer counts towards r', (t) =>
   }
 });
 
+test('put: an unconditional write is coordinated by a primary on this node; a conditional one by the first replica', (t) => {
+  // Partition 5 is on this node; 4 and 6 on others.
+  const onlyFiveHere = (p: number): number => (p === 5 ? 0 : -1 - p);
+  const c = new PutCoordinator(30, [4, 5, 6], put, write, false, onlyFiveHere);
+  t.deepEqual(sends(c.start()).map((r) => [r.type, r.partition]), [['VnodePut', 5]]);
+  const next = c.onReply({ type: 'VnodePutApplied', requestId: 30, partition: 5, object: stored(1) });
+  t.deepEqual(sends(next).map((r) => [r.type, r.partition]), [['VnodeReplicate', 4], ['VnodeReplicate', 6]]);
+  c.onReply({ type: 'VnodePutReply', requestId: 30, partition: 5 });
+  t.true(replies(c.onReply({ type: 'VnodeReplicateReply', requestId: 30, partition: 6 }))[0]!.ok);
+
+  for (const condition of [{ ifNoneMatch: true }, { ifNotModified: true }]) {
+    const conditional = new PutCoordinator(31, [4, 5, 6], { ...put, ...condition }, write, false, onlyFiveHere);
+    t.deepEqual(sends(conditional.start()).map((r) => r.partition), [4], 'racers through any node meet at the first replica');
+  }
+  const fallbackHere = new PutCoordinator(32, [4, 5, 6], put, write, false, onlyFiveHere, new Set([5]));
+  t.deepEqual(sends(fallbackHere.start()).map((r) => r.partition), [4], 'a fallback on this node is not preferred');
+  // The local candidate fails: the others are tried in preference order.
+  const failing = new PutCoordinator(33, [4, 5, 6], put, write, false, onlyFiveHere);
+  failing.start();
+  const retried = failing.onReply({ type: 'VnodeFailed', requestId: 33, partition: 5, error: { code: 'worker_unavailable', message: 'restarting' } });
+  t.deepEqual(sends(retried).map((r) => [r.type, r.partition]), [['VnodePut', 4]]);
+});
+
 /** Reads asking only what they need: partitions 1 and 2 are on this node, 0 is remote. */
 const quorumFirst: ReadFanout = { first: 'quorum', isLocal: (p) => p !== 0, speculateMs: 20 };
 const asked = <T>(effects: CoordinatorEffect<T>[]): number[] => sends(effects).filter((r) => r.type === 'VnodeGet').map((r) => r.partition);
