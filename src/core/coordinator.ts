@@ -429,6 +429,8 @@ export class GetCoordinator {
   }
 
   private repairs(): CoordinatorEffect<GetReply>[] {
+    // The usual case: every replica that answered holds the same bytes, and nobody needs repair.
+    if (this.repliesAgree()) return [];
     const merged = this.merged();
     if (merged === undefined) return [];
     const effects: CoordinatorEffect<GetReply>[] = [];
