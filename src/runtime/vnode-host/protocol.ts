@@ -1,10 +1,12 @@
 // The messages between the node supervisor (main thread) and a vnode-host worker on the data
 // path. Requests and replies travel in batches, one postMessage per event-loop turn per
-// direction. The control plane (stats, close) goes over a separate comlink port.
+// direction, packed into an ArrayBuffer that is transferred (batch-codec.ts). The control plane
+// (stats, close) goes over a separate comlink port.
 
 import type { ExchangeAnswer, ExchangeRequest, TreeId } from '../../core/aae-exchange.js';
 import type { TreeShape } from '../../core/merkle.js';
 import type { VnodeReply, VnodeRequest } from '../../core/messages.js';
+import type { PackedBatch } from './batch-codec.js';
 import type { WorkerStoreOptions, RecoveryReport } from '../storage/worker-store.js';
 
 export interface WorkerInit {
@@ -19,9 +21,9 @@ export interface WorkerInit {
   readonly faultInjection: boolean;
 }
 
-export interface RequestBatch {
+/** Vnode requests in the order they were sent; post it with `bin` in the transfer list. */
+export interface RequestBatch extends PackedBatch<VnodeRequest> {
   readonly type: 'RequestBatch';
-  readonly requests: readonly VnodeRequest[];
 }
 
 export type MainToWorker = RequestBatch;
@@ -32,9 +34,9 @@ export interface WorkerReady {
   readonly actorIds: readonly { partition: number; actorId: string }[];
 }
 
-export interface ReplyBatch {
+/** Vnode replies in the order they were made; post it with `bin` in the transfer list. */
+export interface ReplyBatch extends PackedBatch<VnodeReply> {
   readonly type: 'ReplyBatch';
-  readonly replies: readonly VnodeReply[];
 }
 
 /** The store failed (an fsync error): the worker no longer acknowledges writes. */

@@ -9,6 +9,7 @@ import { nodeEndpoint } from './comlink-endpoint.js';
 import type { KvError } from '../../core/errors.js';
 import { type VnodeReply, type VnodeRequest, isFinalReply } from '../../core/messages.js';
 import type { RecoveryReport } from '../storage/worker-store.js';
+import { decodeReplies, encodeRequests } from './batch-codec.js';
 import type { MainToWorker, WorkerControl, WorkerInit, WorkerStats, WorkerToMain } from './protocol.js';
 
 /**
@@ -56,7 +57,7 @@ export class WorkerHandle {
           this.actorIds = message.actorIds;
           resolve(message.recovery);
         } else if (message.type === 'ReplyBatch') {
-          for (const reply of message.replies) this.settle(reply);
+          for (const reply of decodeReplies(message)) this.settle(reply);
         } else {
           this.events.onStorageFailed(message.reason);
         }
@@ -112,9 +113,10 @@ export class WorkerHandle {
   private flush(): void {
     this.flushScheduled = false;
     if (this.outbox.length === 0 || this.state === 'dead') return;
-    const message: MainToWorker = { type: 'RequestBatch', requests: this.outbox };
+    const { bin, others } = encodeRequests(this.outbox);
+    const message: MainToWorker = { type: 'RequestBatch', bin, others };
     this.outbox = [];
-    this.worker.postMessage(message);
+    this.worker.postMessage(message, [bin]);
   }
 
   private settle(reply: VnodeReply): void {

@@ -21,6 +21,7 @@ import { StorageFailedError, StorageOverloadError, WorkerStore } from '../storag
 import { FaultyWalFileSystem } from '../storage/faulty-wal-file.js';
 import { createLogger } from '../log.js';
 import type { MainToWorker, ReapScan, WorkerControl, WorkerInit, WorkerStats, WorkerToMain } from './protocol.js';
+import { decodeRequests, encodeReplies } from './batch-codec.js';
 import { VnodeTrees } from './vnode-trees.js';
 
 /** How many requests one vnode handles per turn before yielding to the others and to I/O. */
@@ -42,6 +43,13 @@ function syncDirectory(dir: string): void {
 
 function post(message: WorkerToMain): void {
   port.postMessage(message);
+}
+
+/** Posts replies as one batch, packed and transferred. */
+function postReplies(replies: readonly VnodeReply[]): void {
+  const { bin, others } = encodeReplies(replies);
+  const message: WorkerToMain = { type: 'ReplyBatch', bin, others };
+  port.postMessage(message, [bin]);
 }
 
 // A clean close leaves this marker; its absence means the last run crashed (or this is a new
@@ -113,7 +121,7 @@ function flushOutbox(): void {
   if (outbox.length === 0) return;
   const replies = outbox;
   outbox = [];
-  post({ type: 'ReplyBatch', replies });
+  postReplies(replies);
 }
 
 function scheduleFlush(): void {
@@ -219,7 +227,7 @@ store.onFailure((reason) => {
 
 port.on('message', (message: MainToWorker) => {
   if (message.type !== 'RequestBatch') throw new Error(`assertion failed: unknown message ${String((message as { type: unknown }).type)}`);
-  for (const request of message.requests) enqueue(request);
+  for (const request of decodeRequests(message)) enqueue(request);
   scheduleDrain();
   scheduleFlush();
 });
@@ -334,7 +342,7 @@ const control: WorkerControl = {
       writeFileSync(cleanMarker, '');
       syncDirectory(init.store.dir);
     }
-    if (outbox.length > 0) post({ type: 'ReplyBatch', replies: outbox.splice(0) });
+    if (outbox.length > 0) postReplies(outbox.splice(0));
   },
 };
 Comlink.expose(control, nodeEndpoint(controlPort));
