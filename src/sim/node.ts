@@ -659,9 +659,10 @@ export class SimNode {
   }
 
   private receive(from: string, message: NodeMessage): void {
-    // Any message is a sign of life; heartbeats exist for peers with nothing else to say.
+    // Any message is a sign of life; heartbeats are also the samples of the interval.
     if (this.detectors !== undefined && from !== this.name && message.type !== 'ConnectionReset' && message.type !== 'Unreachable') {
-      this.detectors.heartbeat(from, this.process.monotonicMs());
+      if (message.type === 'Heartbeat') this.detectors.heartbeat(from, this.process.monotonicMs());
+      else this.detectors.signOfLife(from, this.process.monotonicMs());
     }
     switch (message.type) {
       case 'VnodeRequestMsg':

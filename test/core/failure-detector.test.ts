@@ -283,3 +283,27 @@ test('the same seed gives the same phi trace; another seed another', (t) => {
   t.deepEqual(trace(7), trace(7));
   t.notDeepEqual(trace(7), trace(8));
 });
+
+test('other messages prove life without being samples: data traffic leaves the interval model as heartbeats made it', (t) => {
+  const { detector, lastMs } = steady(50);
+  const before = detector.stats;
+  // A busy link: a message every 50 µs for 900 ms between two heartbeats.
+  for (let i = 1; i <= 18_000; i++) detector.signOfLife(lastMs + i * 0.05);
+  t.is(detector.stats.samples, before.samples, 'no interval recorded');
+  t.is(detector.stats.meanIntervalMs, before.meanIntervalMs);
+  t.is(detector.stats.stdDevMs, before.stdDevMs);
+  // Phi restarts from the last message: 900 ms of traffic then 3 s of silence is 3 s of silence,
+  // as for a detector whose last heartbeat came at the end of the traffic.
+  const silentFrom = lastMs + 900;
+  const fresh = steady(50).detector;
+  t.true(Math.abs(detector.phi(silentFrom + 3000) - fresh.phi(lastMs + 3000)) < 1e-12);
+  t.true(detector.phi(silentFrom + 3000) < fresh.phi(silentFrom + 3000), 'less suspicion than with no traffic at all');
+  // The next heartbeat samples the interval since the last heartbeat, not since the last message.
+  detector.heartbeat(lastMs + 1000);
+  t.is(detector.stats.samples, Math.min(before.samples + 1, defaultPhiOptions.windowSize));
+  t.true(Math.abs(detector.stats.meanIntervalMs - before.meanIntervalMs) < 1, 'a 1000 ms sample, not a 0.05 ms one');
+
+  const detectors = new FailureDetectors(defaultFailureDetectorOptions);
+  t.is(detectors.signOfLife('n2', 0), 'recorded', 'a first message of any kind starts the watch');
+  t.true(detectors.phi('n2', 0)! < 1e-9, 'and counts as alive at that instant');
+});

@@ -264,8 +264,10 @@ export class ClusterNode implements ClusterAdmin {
     });
     let antiEntropy: AntiEntropy | undefined;
     onMessage = (from, message) => {
-      // Any message is a sign of life; heartbeats exist for peers with nothing else to say.
-      detectors.heartbeat(from, monotonicMs());
+      // Any message is a sign of life; heartbeats, sent every second whatever else flows, are
+      // also the samples of the interval phi is scaled by.
+      if (message.kind === 'heartbeat') detectors.heartbeat(from, monotonicMs());
+      else detectors.signOfLife(from, monotonicMs());
       switch (message.kind) {
         case 'heartbeat':
           return;
