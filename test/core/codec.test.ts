@@ -54,3 +54,22 @@ test('a context that is not ours is rejected with a clear error', (t) => {
   t.throws(() => decodeContext(Uint8Array.of(9, 9, 9)), { instanceOf: DecodeError, message: /unknown context format/ });
   t.throws(() => decodeContext(new Uint8Array(0)), { instanceOf: DecodeError });
 });
+
+test('writers reuse one spare buffer, yet every encoding is its own copy, small or large', (t) => {
+  fc.assert(
+    fc.property(fc.array(arbObject(), { minLength: 2, maxLength: 6 }), fc.uint8Array({ minLength: 0, maxLength: 100_000 }), (objects, big) => {
+      const first = objects.map((o) => encodeObject(o));
+      const copies = first.map((bytes) => Uint8Array.from(bytes));
+      // A large encoding grows its buffer past the spare's bound, then small ones follow.
+      const large = encodeObject({ siblings: [{ dot: { actor: 'a', counter: 1 }, value: big, contentType: 'x', userMeta: [], lastModifiedMs: 1, deleted: false }], vv: [{ actor: 'a', counter: 1 }] });
+      const again = objects.map((o) => encodeObject(o));
+      // Decodes and encodes interleaved give the same bytes as fresh ones.
+      const nested = objects.map((o) => encodeContext(decodeObject(encodeObject(o)).vv));
+      t.deepEqual(first, copies, 'earlier results are not overwritten by later encodes');
+      t.deepEqual(again, first);
+      t.deepEqual(nested, objects.map((o) => encodeContext(o.vv)));
+      t.true(large.length > big.length);
+    }),
+    { numRuns: 60 },
+  );
+});
