@@ -2,12 +2,17 @@
 // the way out and again on the way in: a message that leaves is well-formed, and a message that
 // arrives is either exactly what was sent or a PeerCodecError naming what is wrong. It knows
 // nothing of sockets or length headers; framing.ts and transport.ts put frames on the wire.
+//
+// Two paths with one behaviour: the messages of the data path go through the hand-written code of
+// hot-codec.ts, everything else through protobufjs reflection and the field table below. The
+// hand-written code writes the same bytes and builds the same objects; whatever it does not decode
+// plainly it leaves to reflection, so errors keep their wording.
 
 import type { ExchangeAnswer, ExchangeFailureReason, ExchangeRequest } from '../../core/aae-exchange.js';
 import { datatypes } from '../../core/bucket.js';
-import type { KvErrorCode } from '../../core/errors.js';
 import type { VnodeReply, VnodeRequest } from '../../core/messages.js';
 import { type VersionVector, vvIsWellFormed } from '../../core/version-vector.js';
+import { decodeHotFrame, encodeHotMessage, hasLoneSurrogate, kvErrorCodes } from './hot-codec.js';
 import type { PeerMessage } from './messages.js';
 import { type EnvelopeArm, envelopeArms, peerFrameType, toObjectOptions } from './schema.js';
 
@@ -27,6 +32,17 @@ export class PeerCodecError extends Error {
  * Throws a PeerCodecError for a malformed message (a bug in the sender).
  */
 export function encodePeerMessage(message: PeerMessage): Uint8Array {
+  let hot: Uint8Array | undefined;
+  try {
+    hot = encodeHotMessage(message);
+  } catch (error) {
+    throw new PeerCodecError(`cannot encode peer message: ${(error as Error).message}`);
+  }
+  return hot ?? encodePeerMessageReflect(message);
+}
+
+/** encodePeerMessage by protobufjs reflection and the field table, for every kind (the tests compare both). */
+export function encodePeerMessageReflect(message: PeerMessage): Uint8Array {
   const { arm, body } = armOf(message);
   let checked: Record<string, unknown>;
   try {
@@ -55,6 +71,20 @@ export function encodePeerFrame(messages: readonly PeerMessage[]): Uint8Array {
  * the bytes are not protobuf, or when a message decodes but is not a valid PeerMessage.
  */
 export function decodePeerFrame(bytes: Uint8Array): PeerMessage[] {
+  try {
+    const messages = decodeHotFrame(bytes, decodePeerFrameReflect);
+    if (messages !== undefined) return messages;
+  } catch (error) {
+    if (!(error instanceof PeerCodecError)) throw error;
+    // Some message of the frame is refused. Decoding the whole frame again names the problem
+    // exactly as before: a frame that is not protobuf anywhere is "undecodable" rather than the
+    // first bad message, and the message's index is its index in the whole frame.
+  }
+  return decodePeerFrameReflect(bytes);
+}
+
+/** decodePeerFrame by protobufjs reflection and the field table, for every kind (the tests compare both). */
+export function decodePeerFrameReflect(bytes: Uint8Array): PeerMessage[] {
   let frame: { messages?: unknown[] };
   try {
     frame = peerFrameType.toObject(peerFrameType.decode(bytes), toObjectOptions) as { messages?: unknown[] };
@@ -235,23 +265,6 @@ interface EnumKind {
 type FieldKind = ScalarKind | RecordKind | ListKind | EnumKind;
 type FieldSpec = Readonly<Record<string, FieldKind>>;
 
-/** Every code of core/errors.ts; the Record makes the compiler flag a code added there. */
-const kvErrorCodes: Readonly<Record<KvErrorCode, true>> = {
-  invalid_request: true,
-  unknown_bucket_type: true,
-  key_too_large: true,
-  value_too_large: true,
-  too_many_siblings: true,
-  object_too_large: true,
-  precondition_failed: true,
-  overload: true,
-  timeout: true,
-  insufficient_vnodes: true,
-  worker_unavailable: true,
-  storage_failed: true,
-  shutting_down: true,
-};
-
 const versionVector: ListKind = {
   listOf: { actor: 'string', counter: 'uint' },
   check: (entries) => (vvIsWellFormed(entries as unknown as VersionVector) ? undefined : 'not a well-formed version vector (actors sorted and distinct, counters > 0)'),
@@ -326,7 +339,6 @@ const armSpecs: Readonly<Record<EnvelopeArm, FieldSpec>> = {
 };
 
 const uint32Max = 0xffff_ffff;
-const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Checks `value` against `spec` and returns a fresh object with exactly the spec's fields. */
 function checkFields(spec: FieldSpec, value: unknown, where: string): Record<string, unknown> {
@@ -412,7 +424,7 @@ function checkBytes(value: unknown, where: string): Uint8Array {
 /** Strings travel as UTF-8; a lone surrogate would come back as U+FFFD, so it is refused instead. */
 function checkString(value: unknown, where: string): string {
   if (typeof value !== 'string') throw new PeerCodecError(`${where}: expected a string, got ${typeof value}`);
-  if (loneSurrogate.test(value)) throw new PeerCodecError(`${where}: not valid Unicode (a lone surrogate)`);
+  if (hasLoneSurrogate(value)) throw new PeerCodecError(`${where}: not valid Unicode (a lone surrogate)`);
   return value;
 }
 
