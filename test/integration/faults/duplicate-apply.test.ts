@@ -3,7 +3,8 @@
 // applied it dropped before that replica's answer arrived. Reproduced deterministically with the
 // fault proxy.
 //
-// How: the put's coordinating replica (the first of the preference list, on node b) applies the
+// How: the put's coordinating replica (the first of the preference list, on node b; the node the
+// client reached, a, holds no replica of the key, or it would apply the put itself) applies the
 // write and answers; the proxy holds b's answers to a (one-way blackhole), then drops the a-b
 // connection. a's router used to fail the pending request with `worker_unavailable` ("the
 // connection to b dropped before it answered"), which PutCoordinator takes as "this replica is
@@ -26,14 +27,20 @@ function sleep(ms: number): Promise<void> {
 test('a put whose answer is lost with its connection is not applied a second time', async (t) => {
   t.timeout(90_000);
   const partitions = 16;
-  const cluster = await FaultCluster.start({ size: 3, partitions, workers: 1, secret: 'fault-test-cluster-secret-0123456789', env: fastClusterEnv });
+  // Four nodes, so that the coordinating node a can hold no replica of the key: a node holding one
+  // would apply the (unconditional) put itself instead of sending it to b first.
+  const cluster = await FaultCluster.start({ size: 4, partitions, workers: 1, secret: 'fault-test-cluster-secret-0123456789', env: fastClusterEnv });
   try {
     const [a, b] = cluster.nodes as [typeof cluster.nodes[0], typeof cluster.nodes[0]];
     const ring = await fetchJson<{ owners: { owner: string }[] }>(`${a.url}/v1/cluster/ring`);
     const owners = ring.owners.map((o) => o.owner);
-    // A key whose first replica (the one a put is applied on first) is on b.
+    // A key whose first replica (the one a put is applied on first) is on b, and none on a.
+    const replicaNodes = (candidate: string): string[] => preferencePartitions(partitionOf(storageKeyOf(candidate), partitions), 3, partitions).map((p) => owners[p]!);
     let key = '';
-    for (let i = 0; key === ''; i++) if (owners[partitionOf(storageKeyOf(`once-${i}`), partitions)] === b.name) key = `once-${i}`;
+    for (let i = 0; key === ''; i++) {
+      const nodes = replicaNodes(`once-${i}`);
+      if (nodes[0] === b.name && !nodes.includes(a.name)) key = `once-${i}`;
+    }
     const first = partitionOf(storageKeyOf(key), partitions);
     t.log(`${key}: replicas on ${preferencePartitions(first, 3, partitions).map((p) => owners[p]).join(', ')}; the put goes through ${a.name}`);
     const url = `${a.url}/v1/buckets/fault/keys/${key}`;
