@@ -55,6 +55,7 @@ export async function handleDatatypeUpdate(deps: KeyHandlerDeps, key: ObjectKey,
   const options = putOptions(search, 'POST');
   if (!options.ok) return sendFailure(res, options);
   if (options.value.ifNoneMatch !== undefined || req.headers['if-none-match'] !== undefined) return sendError(res, 'invalid_request', 'a data-type update takes no if_none_match (If-None-Match)');
+  if (options.value.overwrite !== undefined) return sendError(res, 'invalid_request', 'a data-type update takes no overwrite: updates merge, they never supersede');
   if (req.headers['if-match'] !== undefined) return sendError(res, 'invalid_request', 'a data-type update takes no If-Match: updates merge, they need no precondition');
   if (options.value.ttlMs !== undefined) return sendError(res, 'invalid_request', 'a data-type update takes no ttl_ms: counters and sets do not expire');
   if (declaredLengthOver(req, deps.maxRequestBodyBytes)) return sendError(res, 'value_too_large', `the body is over ${deps.maxRequestBodyBytes} bytes`);
@@ -69,7 +70,7 @@ export async function handleDatatypeUpdate(deps: KeyHandlerDeps, key: ObjectKey,
   }
   const update = updateOf(parsed);
   if (!update.ok) return sendFailure(res, update);
-  const { returnBody, ifNoneMatch: _unused, ...writeOptions } = options.value;
+  const { returnBody, ifNoneMatch: _unused, overwrite: _never, ...writeOptions } = options.value;
   const result = await deps.kv.updateDatatype({ ...writeOptions, key, update: update.value, returnBody: returnBody ?? false });
   if (!result.ok) return sendFailure(res, result);
   if (result.value.value === undefined) {

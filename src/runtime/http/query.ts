@@ -13,12 +13,14 @@ export interface PutOptions extends WriteOptions {
   readonly ifNoneMatch?: boolean;
   /** ttl_ms: the value expires this long after the write; 0: never (docs/ttl.md). */
   readonly ttlMs?: number;
+  /** overwrite: supersede what the coordinating replica holds, without a context (docs/versions.md). */
+  readonly overwrite?: boolean;
 }
 
 const readNames = ['r', 'pr', 'n_val', 'timeout_ms', 'notfound_ok', 'basic_quorum', 'sloppy_quorum'] as const;
-const putNames = ['w', 'dw', 'pw', 'n_val', 'timeout_ms', 'return_body', 'if_none_match', 'sloppy_quorum', 'ttl_ms'] as const;
+const putNames = ['w', 'dw', 'pw', 'n_val', 'timeout_ms', 'return_body', 'if_none_match', 'sloppy_quorum', 'ttl_ms', 'overwrite'] as const;
 const deleteNames = ['w', 'dw', 'pw', 'n_val', 'timeout_ms', 'sloppy_quorum'] as const;
-const flagFields = { notfound_ok: 'notfoundOk', basic_quorum: 'basicQuorum', sloppy_quorum: 'sloppyQuorum', return_body: 'returnBody', if_none_match: 'ifNoneMatch' } as const;
+const flagFields = { notfound_ok: 'notfoundOk', basic_quorum: 'basicQuorum', sloppy_quorum: 'sloppyQuorum', return_body: 'returnBody', if_none_match: 'ifNoneMatch', overwrite: 'overwrite' } as const;
 const emptyOptions: Result<{}> = ok({});
 const digits = /^\d+$/;
 
@@ -109,7 +111,7 @@ function writeOptionsOf(pairs: ReadonlyArray<[string, string]>): Result<Mutable<
     } else {
       const f = parseFlag(name, text);
       if (!f.ok) return f;
-      out[flagFields[name as 'return_body' | 'if_none_match' | 'sloppy_quorum']] = f.value;
+      out[flagFields[name as 'return_body' | 'if_none_match' | 'sloppy_quorum' | 'overwrite']] = f.value;
     }
   }
   return ok(out);

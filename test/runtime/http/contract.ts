@@ -171,6 +171,21 @@ export function registerHttpKvContract(test: TestFn, start: () => Promise<HttpTa
     t.is(await (await get(base, at('ключ'))).text(), 'unicode');
   });
 
+  withTarget('overwrite=true replaces siblings without a context; with a context or If-Match it is 400', async (t, base, at) => {
+    await put(base, at('k'), 'one');
+    const second = await put(base, at('k'), 'two');
+    t.is((await get(base, at('k'))).status, 300, 'two blind writes: siblings');
+    t.is((await put(base, at('k'), 'three', { query: { overwrite: 'true' } })).status, 204);
+    const read = await get(base, at('k'));
+    t.is(read.status, 200);
+    t.is(await read.text(), 'three');
+    const context = second.headers.get(contextHeader)!;
+    t.like(await errorOf(await put(base, at('k'), 'four', { query: { overwrite: 'true' }, headers: { [contextHeader]: context } })), { status: 400, code: 'invalid_request' });
+    t.like(await errorOf(await put(base, at('k'), 'five', { query: { overwrite: 'true' }, headers: { 'If-Match': context } })), { status: 400, code: 'invalid_request' });
+    t.like(await errorOf(await put(base, at('k'), 'six', { query: { overwrite: 'maybe' } })), { status: 400, code: 'invalid_request' });
+    t.is(await (await get(base, at('k'))).text(), 'three', 'nothing written by the refused ones');
+  });
+
   withTarget('If-None-Match: * writes once; the second write is 412 precondition_failed', async (t, base, at) => {
     t.is((await put(base, at('k'), 'first', { headers: { 'If-None-Match': '*' } })).status, 204);
     t.like(await errorOf(await put(base, at('k'), 'second', { headers: { 'If-None-Match': '*' } })), { status: 412, code: 'precondition_failed' });

@@ -110,6 +110,7 @@ export class MemoryKv implements KvService {
     if (refused !== undefined) return refused;
     const context = this.decode(request.context);
     if (!context.ok) return context;
+    if (request.overwrite === true && (request.context !== undefined || request.ifNotModified === true)) return fail('invalid_request', 'an overwrite takes no context');
     const datatype = this.datatypes.get(request.key.type);
     if (datatype !== undefined) return fail('invalid_request', `bucket type "${request.key.type}" holds ${datatype}s: update them with a data-type update, not a plain put`);
     const current = this.visible(this.objects.get(this.storageKey(request.key))) ?? emptyObject;
@@ -118,7 +119,6 @@ export class MemoryKv implements KvService {
       if (request.context === undefined) return fail('invalid_request', 'if_not_modified needs the context the writer saw');
       if (!sameBytes(encodeContext(current.vv), request.context)) return fail('precondition_failed', 'the key changed since the context was read');
     }
-    if (request.overwrite === true && (request.context !== undefined || request.ifNotModified === true)) return fail('invalid_request', 'an overwrite takes no context');
     // An overwrite supersedes what the (single) replica holds, as the coordinating vnode does.
     const over = request.overwrite === true ? current.vv : context.value;
     const stored = this.write(request.key, current, over, request.content, false, request.ttlMs, request.expiresAtMs);

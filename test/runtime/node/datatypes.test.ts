@@ -213,6 +213,9 @@ test('HTTP: a data-type update refuses ttl_ms and the write preconditions; a bod
   const ifNoneMatch = await http('POST', path, { increment: 1 }, { 'If-None-Match': '*' });
   t.is(ifNoneMatch.status, 400);
   t.regex(errorOfReply(ifNoneMatch).message ?? '', /takes no if_none_match/);
+  const overwrite = await http('POST', `${path}?overwrite=true`, { increment: 1 });
+  t.is(overwrite.status, 400);
+  t.regex(errorOfReply(overwrite).message ?? '', /takes no overwrite/);
   t.is((await http('GET', path)).status, 404, 'nothing was applied');
   const notJson = await http('POST', path, '{"increment": 1');
   t.is(notJson.status, 400);
