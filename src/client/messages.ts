@@ -71,6 +71,11 @@ export interface PutOptions {
    * whatever the bucket type's default; unset: the type's default (docs/ttl.md).
    */
   readonly ttlMs?: number | undefined;
+  /**
+   * Supersede what the replica applying the write holds, without a context (docs/versions.md): a
+   * blind write that does not add a sibling. Not with `context` or `ifNotModified`.
+   */
+  readonly overwrite?: boolean | undefined;
   readonly timeoutMs?: number | undefined;
   /** The node's own deadline for the request, sent as its `timeout`; unset: the node's defaultTimeoutMs. */
   readonly nodeTimeoutMs?: number | undefined;
@@ -132,6 +137,13 @@ function siblingOf(content: RpbContent): Sibling {
  * negative number into a huge one; such a value is refused here, before anything is sent. Its
  * range (at most ten years) is the node's to judge, so every API answers it alike.
  */
+/** An overwrite supersedes what the applying replica holds; a context would contradict it. */
+function overwriteOnWire(options: PutOptions): true | undefined {
+  if (options.overwrite !== true) return undefined;
+  if (options.context !== undefined || options.ifNotModified === true) throw new TypeError('ringkv client: overwrite takes no context and no ifNotModified');
+  return true;
+}
+
 function ttlOnWire(ttlMs: number | undefined): number | undefined {
   if (ttlMs !== undefined && !(Number.isSafeInteger(ttlMs) && ttlMs >= 0)) throw new TypeError(`ringkv client: ttlMs must be a non-negative integer (got ${ttlMs})`);
   return ttlMs;
@@ -180,6 +192,7 @@ export function putRequest(bucket: Bytes, key: Bytes, value: Bytes, options: Put
       timeout: options.nodeTimeoutMs,
       type: options.type === undefined ? undefined : bytes(options.type),
       ttl_ms: ttlOnWire(options.ttlMs),
+      overwrite: overwriteOnWire(options),
     }),
   });
 }

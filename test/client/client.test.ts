@@ -100,6 +100,23 @@ test('two blind puts make two siblings; resolving and writing back with the cont
   }
 });
 
+test('overwrite replaces the siblings without a context; with a context the client refuses it before sending', async (t) => {
+  const client = await connect({ nodes: [address] });
+  try {
+    await client.put('overwrites', 'k', 'a');
+    const second = await client.put('overwrites', 'k', 'b');
+    const both = await client.get('overwrites', 'k');
+    t.is(both.found ? both.siblings.length : 0, 2);
+    const put = await client.put('overwrites', 'k', 'c', { overwrite: true, returnBody: true });
+    t.deepEqual(put.siblings?.map((s) => s.value.toString()), ['c']);
+    const read = await client.get('overwrites', 'k');
+    t.deepEqual(read.found ? read.siblings.map((s) => s.value.toString()) : [], ['c']);
+    await t.throwsAsync(client.put('overwrites', 'k', 'd', { overwrite: true, context: second.context }), { instanceOf: TypeError, message: /overwrite takes no context/ });
+  } finally {
+    await client.close();
+  }
+});
+
 test('a delete makes the key not found, with a tombstone context a later write can use', async (t) => {
   const client = await connect({ nodes: [address] });
   try {

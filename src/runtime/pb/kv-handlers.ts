@@ -115,6 +115,7 @@ export async function handlePut(deps: KvHandlerDeps, m: RpbPutReq): Promise<Buff
     returnBody: wantBody,
     ...preconditions,
     ...(m.ttl_ms === undefined ? {} : { ttlMs: m.ttl_ms }),
+    ...(m.overwrite === true ? { overwrite: true } : {}),
   });
   if (!result.ok) return kvErrorFrame(result.error, preconditions);
   const reply: { content?: object[]; vclock?: Uint8Array; key?: Uint8Array } = {};

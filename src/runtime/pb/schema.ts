@@ -172,6 +172,8 @@ const descriptor = {
         ttl_ms: ringkvExtension('uint64', 1001),
         // ringkv: the siblings return_body/return_head answer carry their expires_at_ms.
         include_expiry: ringkvExtension('bool', 1002),
+        // ringkv: supersede what the replica applying the write holds, without a vclock (docs/versions.md).
+        overwrite: ringkvExtension('bool', 1003),
       },
     },
     RpbPutResp: { fields: { content: rep('RpbContent', 1), vclock: opt('bytes', 2), key: opt('bytes', 3) } },
@@ -353,6 +355,8 @@ export interface RpbPutReq {
   readonly ttl_ms?: number;
   /** ringkv extension (1002): the siblings answered carry their expires_at_ms. */
   readonly include_expiry?: boolean;
+  /** ringkv extension (1003): supersede what the applying replica holds; no vclock with it. */
+  readonly overwrite?: boolean;
 }
 
 export interface RpbDelReq {
