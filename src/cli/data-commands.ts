@@ -34,6 +34,7 @@ interface KeyOptions extends DataOptions {
   readonly contentType?: string;
   readonly context?: Context;
   readonly returnBody?: boolean;
+  readonly overwrite?: boolean;
 }
 
 function writeLine(stream: NodeJS.WriteStream, line: string): void {
@@ -263,6 +264,7 @@ async function runPut(client: RingkvClient, bucket: string, key: string, value: 
     context: options.context,
     contentType: options.contentType,
     returnBody: options.returnBody,
+    overwrite: options.overwrite,
   });
   if (options.returnBody === true) printRead(options, readOutput(reply.siblings ?? [], reply.context));
   else if (options.json === true) writeLine(process.stdout, JSON.stringify({ ok: true, context: reply.context.toString('base64url') }));
@@ -336,6 +338,7 @@ export function addDataCommands(program: Command): void {
     .argument('[value]', 'the value; read from stdin when absent')
     .option('--content-type <type>', 'content type of the value', 'application/octet-stream')
     .option('--context <context>', 'causal context from an earlier read; without it the write is blind and may add a sibling', parseContext)
+    .option('--overwrite', 'replace whatever the key holds (siblings included) without a context; not with --context')
     .option('--return-body', 'print the object after the write, as get does')
     .option('--json', 'print JSON: {ok, context}, or with --return-body what get --json prints')
     .action(async (bucket: string, key: string, value: string | undefined, options: KeyOptions) => {

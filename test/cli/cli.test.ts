@@ -172,6 +172,15 @@ test.serial('get prints every sibling, --json lists them with vtags and the cont
   t.true(written.ok);
   t.not(written.context, output.context);
   t.is((await run(['get', 'prefs', 'color', '--node', node])).stdout, 'orange');
+
+  // --overwrite replaces siblings without a context.
+  t.is((await run(['put', 'prefs', 'color', 'blue', '--node', node])).code, 0);
+  t.true((await run(['get', 'prefs', 'color', '--node', node])).stdout.startsWith('2 siblings'));
+  t.is((await run(['put', 'prefs', 'color', 'green', '--node', node, '--overwrite'])).code, 0);
+  t.is((await run(['get', 'prefs', 'color', '--node', node])).stdout, 'green');
+  const both = await run(['put', 'prefs', 'color', 'x', '--node', node, '--overwrite', '--context', written.context]);
+  t.not(both.code, 0);
+  t.regex(both.stderr, /overwrite takes no context/);
 });
 
 test.serial('put --return-body prints the object after the write, as get does', async (t) => {
