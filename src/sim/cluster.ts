@@ -186,7 +186,7 @@ export class SimCluster {
     return this.node(via).get(objectKey(key), options);
   }
 
-  put(via: string, key: string, value: string, context: Uint8Array | undefined, options: WriteOptions = {}): Promise<Result<PutReply>> {
+  put(via: string, key: string, value: string, context: Uint8Array | undefined, options: WriteOptions & { readonly overwrite?: boolean } = {}): Promise<Result<PutReply>> {
     const content: NewContent = { value: encoder.encode(value), contentType: 'text/plain', userMeta: [] };
     return this.node(via).put(objectKey(key), content, context, true, options);
   }

@@ -809,7 +809,8 @@ export class SimNode {
     });
   }
 
-  put(key: ObjectKey, content: NewContent, context: Uint8Array | undefined, returnBody: boolean, options: WriteOptions = {}): Promise<Result<PutReply>> {
+  /** A put; `overwrite` as in core/kv.ts's PutRequest (superseding what the coordinating replica holds). */
+  put(key: ObjectKey, content: NewContent, context: Uint8Array | undefined, returnBody: boolean, options: WriteOptions & { readonly overwrite?: boolean } = {}): Promise<Result<PutReply>> {
     return this.call(() => this.write(key, content, context, false, returnBody, options));
   }
 
@@ -823,7 +824,7 @@ export class SimNode {
     return this.call(() => this.write(key, { value: emptyValue, contentType: 'application/octet-stream', userMeta: [] }, undefined, false, true, options, op));
   }
 
-  private write(key: ObjectKey, content: NewContent, context: Uint8Array | undefined, deleted: boolean, returnBody: boolean, options: WriteOptions, op?: DatatypeOp): Promise<Result<PutReply>> {
+  private write(key: ObjectKey, content: NewContent, context: Uint8Array | undefined, deleted: boolean, returnBody: boolean, options: WriteOptions & { readonly overwrite?: boolean }, op?: DatatypeOp): Promise<Result<PutReply>> {
     const placed = this.place(key);
     const quorum = resolveWrite(this.options.bucketProps, options, this.limits);
     if (!quorum.ok) return Promise.resolve(quorum);
@@ -841,7 +842,7 @@ export class SimNode {
         ifNotModified: false,
         maxSiblings: q.maxSiblings,
         maxObjectBytes: q.maxObjectBytes,
-        lastWriteWins: q.lastWriteWins,
+        lastWriteWins: q.lastWriteWins || options.overwrite === true,
         allowMult: q.allowMult,
         ...(op === undefined ? {} : { op }),
       },

@@ -4,7 +4,7 @@
 
 import test from 'ava';
 import { encodeStorageKey } from '../../src/core/codec.js';
-import { partitionOf } from '../../src/core/ring.js';
+import { partitionOf, preferencePartitions } from '../../src/core/ring.js';
 import { checkReplicasAgree } from '../../src/sim/checkers.js';
 import { objectKey } from '../../src/sim/workload.js';
 import { SimCluster, errorOf, simDefaults } from '../../src/sim/cluster.js';
@@ -46,6 +46,29 @@ test('a write through one node is read through the others; contexts supersede, b
   t.like(gone, { ok: true, value: { found: false } });
   t.deepEqual(await c.settle(), []);
   t.deepEqual(checkReplicasAgree(c.nodes, c.node('n1').state!, ['cart'], 3), []);
+});
+
+test('an overwrite supersedes what its coordinating replica holds, and nothing it has not seen', async (t) => {
+  const c = await threeNodes(5);
+  const state = c.node('n1').state!;
+  const [x, y] = preferencePartitions(partitionOf(encodeStorageKey(objectKey('session')), state.partitions), 3, state.partitions).map((p) => state.ring[p]!.owner);
+  // y misses the first write: what x sends y is lost for a while.
+  const heal = c.network.addPolicy((link) => (link.from === x && link.to === y ? { delaysUs: [], fifo: true } : undefined));
+  const first = await c.until(c.put(x!, 'session', 'A', undefined));
+  t.true(first.ok, errorOf(first));
+  // Coordinated by y (a replica on the node reached), which holds nothing yet: B supersedes nothing.
+  const second = await c.until(c.put(y!, 'session', 'B', undefined, { overwrite: true }));
+  t.true(second.ok, errorOf(second));
+  heal();
+  const both = await c.until(c.get(x!, 'session', { r: 'all' }));
+  if (!both.ok) return t.fail(errorOf(both));
+  t.deepEqual(SimCluster.values(both.value), ['A', 'B'], 'the acknowledged A is kept beside B, not lost');
+  // Once the replicas are level, an overwrite through any node leaves one value.
+  await c.runFor(1_000);
+  const third = await c.until(c.put(x!, 'session', 'C', undefined, { overwrite: true }));
+  t.true(third.ok, errorOf(third));
+  const one = await c.until(c.get(y!, 'session', { r: 'all' }));
+  t.deepEqual(one.ok && SimCluster.values(one.value), ['C']);
 });
 
 test('checker: a replica missing a value disagrees; one missing a tombstone the others hold agrees (reaped there)', async (t) => {
