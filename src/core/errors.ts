@@ -17,6 +17,33 @@ export type KvErrorCode =
   | 'storage_failed'       // the storage layer failed (an fsync error); the node no longer acknowledges writes
   | 'shutting_down';
 
+/**
+ * Every KvErrorCode, in a fixed order (the thread batches send a code as its index here). The
+ * Record makes the compiler insist on every member of the union, so a new code cannot be left out.
+ */
+export const kvErrorCodes = Object.keys({
+  invalid_request: true,
+  unknown_bucket_type: true,
+  key_too_large: true,
+  value_too_large: true,
+  too_many_siblings: true,
+  object_too_large: true,
+  precondition_failed: true,
+  overload: true,
+  timeout: true,
+  insufficient_vnodes: true,
+  worker_unavailable: true,
+  storage_failed: true,
+  shutting_down: true,
+} satisfies Record<KvErrorCode, true>) as readonly KvErrorCode[];
+
+const knownCodes: ReadonlySet<string> = new Set(kvErrorCodes);
+
+/** Whether a string from outside (a peer, a decoded message) is one of the codes. */
+export function isKvErrorCode(code: unknown): code is KvErrorCode {
+  return typeof code === 'string' && knownCodes.has(code);
+}
+
 export interface KvError {
   readonly code: KvErrorCode;
   readonly message: string;

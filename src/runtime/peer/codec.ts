@@ -10,9 +10,10 @@
 
 import type { ExchangeAnswer, ExchangeFailureReason, ExchangeRequest } from '../../core/aae-exchange.js';
 import { datatypes } from '../../core/bucket.js';
+import { isKvErrorCode } from '../../core/errors.js';
 import type { VnodeReply, VnodeRequest } from '../../core/messages.js';
 import { type VersionVector, vvIsWellFormed } from '../../core/version-vector.js';
-import { decodeHotFrame, encodeHotMessage, hasLoneSurrogate, kvErrorCodes } from './hot-codec.js';
+import { decodeHotFrame, encodeHotMessage, hasLoneSurrogate } from './hot-codec.js';
 import type { PeerMessage } from './messages.js';
 import { type EnvelopeArm, envelopeArms, peerFrameType, toObjectOptions } from './schema.js';
 
@@ -272,7 +273,7 @@ const versionVector: ListKind = {
 const newContent: RecordKind = { record: { value: 'bytes', contentType: 'string', userMeta: { listOf: { key: 'string', value: 'string' } } } };
 const kvError: RecordKind = {
   record: { code: 'string', message: 'string' },
-  check: (error) => (Object.hasOwn(kvErrorCodes, error['code'] as string) ? undefined : `unknown error code ${JSON.stringify(error['code'])}`),
+  check: (error) => (isKvErrorCode(error['code']) ? undefined : `unknown error code ${JSON.stringify(error['code'])}`),
 };
 const vnodeHeader = { requestId: 'int', partition: 'uint32' } as const;
 const datatypeOp: RecordKind = {

@@ -17,28 +17,11 @@
 import protobuf from 'protobufjs';
 import { datatypes } from '../../core/bucket.js';
 import type { DatatypeOp } from '../../core/datatype.js';
-import type { KvError, KvErrorCode } from '../../core/errors.js';
+import { type KvError, type KvErrorCode, isKvErrorCode } from '../../core/errors.js';
 import type { NewContent, UserMeta } from '../../core/kv.js';
 import type { VnodeGet, VnodePut, VnodeReplicate } from '../../core/messages.js';
 import { type VersionVector, type VvEntry, vvIsWellFormed } from '../../core/version-vector.js';
 import type { PeerMessage } from './messages.js';
-
-/** Every code of core/errors.ts; the Record makes the compiler flag a code added there. */
-export const kvErrorCodes: Readonly<Record<KvErrorCode, true>> = {
-  invalid_request: true,
-  unknown_bucket_type: true,
-  key_too_large: true,
-  value_too_large: true,
-  too_many_siblings: true,
-  object_too_large: true,
-  precondition_failed: true,
-  overload: true,
-  timeout: true,
-  insufficient_vnodes: true,
-  worker_unavailable: true,
-  storage_failed: true,
-  shutting_down: true,
-};
 
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -228,7 +211,7 @@ function checkKvError(value: unknown): KvError {
   const error = requireRecord(value, 'vnodeFailed.error');
   const code = requireString(error['code'], 'vnodeFailed.error.code');
   requireString(error['message'], 'vnodeFailed.error.message');
-  if (!Object.hasOwn(kvErrorCodes, code)) invalid('vnodeFailed.error', `unknown error code ${JSON.stringify(code)}`);
+  if (!isKvErrorCode(code)) invalid('vnodeFailed.error', `unknown error code ${JSON.stringify(code)}`);
   return error as unknown as KvError;
 }
 
@@ -864,7 +847,7 @@ function readVnodeFailed(r: WireReader): PeerMessage {
   }
   if (!isSafe(requestId) || partition === undefined || error === undefined) throw leftToReflection;
   const { code, message } = error;
-  if (code === undefined || message === undefined || !Object.hasOwn(kvErrorCodes, code)) throw leftToReflection;
+  if (code === undefined || message === undefined || !isKvErrorCode(code)) throw leftToReflection;
   return { kind: 'vnodeReply', reply: { type: 'VnodeFailed', requestId, partition, error: { code: code as KvErrorCode, message } } };
 }
 

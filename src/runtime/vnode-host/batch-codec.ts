@@ -13,7 +13,7 @@
 // surrogates included) comes back exactly as it went; byte fields are a u32 length + the bytes.
 // An optional boolean is one byte: 0 absent, 1 false, 2 true.
 
-import type { KvError, KvErrorCode } from '../../core/errors.js';
+import { type KvError, kvErrorCodes } from '../../core/errors.js';
 import type { UserMeta } from '../../core/kv.js';
 import type {
   VnodeFailed,
@@ -61,24 +61,8 @@ const putHasMaxObjectBytes = 1;
 const putHasExpiresAtMs = 2;
 const putOptionalsAll = putHasMaxObjectBytes | putHasExpiresAtMs;
 
-// Error codes travel as their index here. The `satisfies` makes the compiler insist on every code
-// of KvErrorCode, so a new code cannot be forgotten.
-const errorCodes = Object.keys({
-  invalid_request: true,
-  unknown_bucket_type: true,
-  key_too_large: true,
-  value_too_large: true,
-  too_many_siblings: true,
-  object_too_large: true,
-  precondition_failed: true,
-  overload: true,
-  timeout: true,
-  insufficient_vnodes: true,
-  worker_unavailable: true,
-  storage_failed: true,
-  shutting_down: true,
-} satisfies Record<KvErrorCode, true>) as KvErrorCode[];
-const errorCodeIds = new Map(errorCodes.map((code, id) => [code, id]));
+// Error codes travel as their index in kvErrorCodes (core/errors.ts).
+const errorCodeIds = new Map(kvErrorCodes.map((code, id) => [code, id]));
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -562,7 +546,7 @@ function readReplicateReply(reader: Reader, partition: number, requestId: number
 
 function readFailed(reader: Reader, partition: number, requestId: number): VnodeFailed {
   const id = reader.u8('error code');
-  const code = errorCodes[id];
+  const code = kvErrorCodes[id];
   if (code === undefined) reader.fail(`unknown error code id ${id}`);
   return { type: 'VnodeFailed', requestId, partition, error: { code, message: reader.string('error message') } };
 }

@@ -9,7 +9,8 @@ import type { KvErrorCode } from '../../../src/core/errors.js';
 import type { VnodeReply, VnodeRequest } from '../../../src/core/messages.js';
 import type { VersionVector } from '../../../src/core/version-vector.js';
 import { PeerCodecError, decodePeerFrame, decodePeerFrameReflect, encodePeerMessage, encodePeerMessageReflect } from '../../../src/runtime/peer/codec.js';
-import { decodeHotFrame, encodeHotMessage, kvErrorCodes } from '../../../src/runtime/peer/hot-codec.js';
+import { decodeHotFrame, encodeHotMessage } from '../../../src/runtime/peer/hot-codec.js';
+import { kvErrorCodes } from '../../../src/core/errors.js';
 import type { PeerMessage } from '../../../src/runtime/peer/messages.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -26,7 +27,7 @@ const edgeInts = [
 ];
 const edgeUints = [0, 1, 127, 128, 2 ** 14, 2 ** 28 - 1, 2 ** 28, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 35, 2 ** 49, 2 ** 52, Number.MAX_SAFE_INTEGER];
 const edgeUint32s = [0, 127, 128, 2 ** 14, 2 ** 21, 2 ** 28, 2 ** 31, 0xffff_ffff];
-const errorCodes = Object.keys(kvErrorCodes) as KvErrorCode[];
+const errorCodes = kvErrorCodes;
 
 function basicPut(requestId: number): Extract<VnodeRequest, { type: 'VnodePut' }> {
   return {
