@@ -55,7 +55,7 @@ export async function handleDatatypeUpdate(deps: KeyHandlerDeps, key: ObjectKey,
   const options = putOptions(search, 'POST');
   if (!options.ok) return sendFailure(res, options);
   if (options.value.ifNoneMatch !== undefined || req.headers['if-none-match'] !== undefined) return sendError(res, 'invalid_request', 'a data-type update takes no if_none_match (If-None-Match)');
-  if (options.value.overwrite !== undefined) return sendError(res, 'invalid_request', 'a data-type update takes no overwrite: updates merge, they never supersede');
+  if (options.value.overwrite === true) return sendError(res, 'invalid_request', 'a data-type update takes no overwrite: updates merge, they never supersede');
   if (req.headers['if-match'] !== undefined) return sendError(res, 'invalid_request', 'a data-type update takes no If-Match: updates merge, they need no precondition');
   if (options.value.ttlMs !== undefined) return sendError(res, 'invalid_request', 'a data-type update takes no ttl_ms: counters and sets do not expire');
   if (declaredLengthOver(req, deps.maxRequestBodyBytes)) return sendError(res, 'value_too_large', `the body is over ${deps.maxRequestBodyBytes} bytes`);

@@ -33,6 +33,8 @@ export class WorkerHandle {
   private flushScheduled = false;
   /** requestId → partitions with a request outstanding on this worker. */
   private readonly inflight = new Map<number, number[]>();
+  /** requestId → the puts sent for it still unanswered: the coordinating partition and its local replicas. */
+  private readonly puts = new Map<number, { readonly partition: number; readonly locals: readonly number[] }[]>();
   private inflightCount = 0;
   private state: 'starting' | 'ready' | 'closing' | 'dead' = 'starting';
   readonly ready: Promise<RecoveryReport>;
@@ -101,6 +103,12 @@ export class WorkerHandle {
     if (partitions === undefined) this.inflight.set(request.requestId, answering);
     else partitions.push(...answering);
     this.inflightCount += answering.length;
+    if (request.type === 'VnodePut') {
+      const sent = this.puts.get(request.requestId);
+      const put = { partition: request.partition, locals: request.localReplicas };
+      if (sent === undefined) this.puts.set(request.requestId, [put]);
+      else sent.push(put);
+    }
     this.outbox.push(request);
     if (this.outbox.length >= earlyFlushRequests) {
       this.flush();
@@ -120,16 +128,34 @@ export class WorkerHandle {
   }
 
   private settle(reply: VnodeReply): void {
-    const partitions = isFinalReply(reply) ? this.inflight.get(reply.requestId) : undefined;
-    if (partitions !== undefined) {
-      const at = partitions.indexOf(reply.partition);
-      if (at >= 0) {
-        partitions.splice(at, 1);
-        this.inflightCount--;
-      }
-      if (partitions.length === 0) this.inflight.delete(reply.requestId);
+    if (isFinalReply(reply)) {
+      this.untrack(reply.requestId, reply.partition);
+      const put = this.takePut(reply.requestId, reply.partition);
+      // A put refused by its coordinating replica (a failed condition, a full mailbox) was never
+      // handed to the local replicas: they will not answer, and must not hold in-flight slots.
+      if (put !== undefined && reply.type === 'VnodeFailed') for (const local of put.locals) this.untrack(reply.requestId, local);
     }
     this.events.onReply(reply);
+  }
+
+  private untrack(requestId: number, partition: number): void {
+    const partitions = this.inflight.get(requestId);
+    if (partitions === undefined) return;
+    const at = partitions.indexOf(partition);
+    if (at >= 0) {
+      partitions.splice(at, 1);
+      this.inflightCount--;
+    }
+    if (partitions.length === 0) this.inflight.delete(requestId);
+  }
+
+  private takePut(requestId: number, partition: number): { readonly partition: number; readonly locals: readonly number[] } | undefined {
+    const sent = this.puts.get(requestId);
+    const at = sent?.findIndex((put) => put.partition === partition) ?? -1;
+    if (sent === undefined || at < 0) return undefined;
+    const [put] = sent.splice(at, 1);
+    if (sent.length === 0) this.puts.delete(requestId);
+    return put;
   }
 
   private failSoon(request: VnodeRequest, error: KvError): void {
@@ -137,12 +163,24 @@ export class WorkerHandle {
     queueMicrotask(() => this.events.onReply(reply));
   }
 
+  /**
+   * The worker died: every request in flight fails at once. A put its coordinating replica had
+   * not answered may have been applied and logged before the death (and be replayed on restart),
+   * so it fails with `timeout` — outcome unknown — and is not handed to another replica, which
+   * would apply the same write a second time (as the router does for a dropped peer connection).
+   */
   private failInflight(error: KvError): void {
     const failedReplies: VnodeReply[] = [];
+    const unknownOutcome: KvError = { code: 'timeout', message: `${error.message}, after the write was sent to it: it may or may not have been applied` };
     for (const [requestId, partitions] of this.inflight) {
-      for (const partition of partitions) failedReplies.push({ type: 'VnodeFailed', requestId, partition, error });
+      const puts = this.puts.get(requestId) ?? [];
+      for (const partition of partitions) {
+        const coordinating = puts.some((put) => put.partition === partition);
+        failedReplies.push({ type: 'VnodeFailed', requestId, partition, error: coordinating ? unknownOutcome : error });
+      }
     }
     this.inflight.clear();
+    this.puts.clear();
     this.inflightCount = 0;
     this.outbox = [];
     for (const reply of failedReplies) this.events.onReply(reply);

@@ -59,6 +59,28 @@ test('an overwrite supersedes every sibling the replicas hold, with no context; 
   }
 });
 
+test('puts refused by their coordinating replica free the in-flight slots of its local replicas too', async (t) => {
+  // A put to partition p carries the replicas on p's worker as localReplicas; a refused put (here
+  // if_none_match on a key that holds a value, what Redis SET NX sends) must not leave them counted
+  // in flight: past workerInflightMax the worker answered overload to everything.
+  const { node, cleanup } = await startTestNode({}, undefined, { RINGKV_WORKER_INFLIGHT_MAX: '8' });
+  try {
+    const kv = node.kv;
+    t.true((await kv.put({ key: key('taken'), context: undefined, content: content('v') })).ok);
+    const codes = new Set<string>();
+    for (let i = 0; i < 30; i++) {
+      const refused = await kv.put({ key: key('taken'), context: undefined, overwrite: true, ifNoneMatch: true, content: content(`again-${i}`) });
+      codes.add(refused.ok ? 'ok' : refused.error.code);
+    }
+    t.deepEqual([...codes], ['precondition_failed']);
+    t.true((await kv.put({ key: key('other'), context: undefined, content: content('w') })).ok, 'writes still go through');
+    const read = await kv.get({ key: key('taken'), r: 'all' });
+    t.true(read.ok && read.value.found && text(read.value.contents[0]!.value) === 'v', 'and reads');
+  } finally {
+    await cleanup();
+  }
+});
+
 test('a delete with the read context leaves a tombstone whose context supersedes it', async (t) => {
   const { node, cleanup } = await startTestNode();
   try {

@@ -4,6 +4,8 @@
 
 import test from 'ava';
 import type { KvErrorCode } from '../../../src/core/errors.js';
+import { encodeStorageKey } from '../../../src/core/codec.js';
+import { partitionOf } from '../../../src/core/ring.js';
 import { bytes, startTestNode, text } from './harness.js';
 
 const key = (k: string) => ({ type: 'default', bucket: bytes('b'), key: bytes(k) });
@@ -43,7 +45,9 @@ test('killing a worker mid-load: prompt failures, restart, no acknowledged write
     stop = true;
     await Promise.all(writers);
     t.is(node.supervisor.restarts, 1);
-    for (const code of errors.keys()) t.true(['worker_unavailable', 'insufficient_vnodes'].includes(code), `unexpected error ${code}`);
+    // timeout: a put the dead worker was applying (its outcome is unknown, so it is not retried on
+    // another replica, which would apply the same write twice).
+    for (const code of errors.keys()) t.true(['worker_unavailable', 'insufficient_vnodes', 'timeout'].includes(code), `unexpected error ${code}`);
     t.true(acked.size > 50, `writes made progress (${acked.size} keys)`);
     t.true([...errors.values()].reduce((a, b) => a + b, 0) > 0, 'requests that needed the dead worker failed instead of hanging');
     t.log(`acknowledged keys: ${acked.size}; errors: ${JSON.stringify(Object.fromEntries(errors))}`);
@@ -70,6 +74,28 @@ test('past the restart intensity the node stops with the reason instead of resta
     t.is(outcome.exitCode, 1);
     t.regex(outcome.reason, /worker 1 died .* more than 2 restarts within 60000 ms/);
     t.is(node.supervisor.restarts, 2);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a put in flight to a worker that dies fails with timeout (outcome unknown) and is not applied again elsewhere', async (t) => {
+  const { node, cleanup } = await startTestNode({ defaultTimeoutMs: 30_000 });
+  try {
+    // A key whose coordinating replica (the first of its preference list) is on worker 0.
+    let k = '';
+    for (let i = 0; k === ''; i++) if (node.supervisor.workerOf(partitionOf(encodeStorageKey(key(`dies-${i}`)), 16)) === 0) k = `dies-${i}`;
+    const put = node.kv.put({ key: key(k), context: undefined, content: content('once') });
+    const killed = node.supervisor.killWorker(0);
+    const result = await put;
+    await killed;
+    await node.supervisor.workerReady(0);
+    t.is(result.ok ? 'ok' : result.error.code, 'timeout', 'the worker may have applied it: the outcome is unknown');
+    if (!result.ok) t.regex(result.error.message, /may or may not have been applied/);
+    // Before, the put moved on to the next replica, on the other worker, which applied it again.
+    const read = await node.kv.get({ key: key(k), r: 'all' });
+    t.true(read.ok);
+    if (read.ok && read.value.found) t.deepEqual(read.value.contents.map((c) => text(c.value)), ['once'], 'applied at most once');
   } finally {
     await cleanup();
   }
