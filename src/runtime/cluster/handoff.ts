@@ -98,7 +98,10 @@ export class Handoff {
   private scannedOnce = false;
   private stopped = false;
   readonly counts = { transfersCompleted: 0, transfersFailed: 0, batchesReceived: 0, objectsReceived: 0, partitionsDropped: 0, hintObjectsDropped: 0, hintsRefused: 0 };
-  /** Objects held for partitions this node does not own (hints, stray copies), by partition, as of the last scan. */
+  /**
+   * Objects held for partitions this node does not own (hints, stray copies), by partition, as of
+   * the last scan; sinceMs: since when the owner has been down while they were held.
+   */
   private readonly held = new Map<number, { owner: string; objects: number; sinceMs: number }>();
 
   constructor(private readonly options: HandoffOptions) {
@@ -352,9 +355,12 @@ export class Handoff {
       if (keys === 0 || (still !== undefined && !isStalledHintTransfer(still)) || this.stopped) continue;
       const now = this.options.membership.state.ring[partition]!;
       if (now.owner === this.self || now.next === this.self) continue;
-      const sinceMs = this.held.get(partition)?.sinceMs ?? Date.now();
+      // The age bound counts while the owner stays down: an owner seen up restarts the count, so a
+      // transfer that keeps failing against a live owner is not dropped at its first brief suspicion.
+      const ownerUp = this.options.isUp(now.owner);
+      const sinceMs = ownerUp ? Date.now() : (this.held.get(partition)?.sinceMs ?? Date.now());
       this.held.set(partition, { owner: now.owner, objects: keys, sinceMs });
-      if (!this.options.isUp(now.owner)) {
+      if (!ownerUp) {
         if (Date.now() - sinceMs > this.options.hintMaxAgeMs) {
           if (still !== undefined) this.cancel(still);
           await this.dropStaleHints(partition, now.owner, keys, sinceMs);
