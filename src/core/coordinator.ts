@@ -82,7 +82,7 @@ export class PutCoordinator {
   ) {
     this.needed = Math.max(quorum.w, quorum.dw, 1);
     this.primaries = preferenceList.filter((p) => !fallbacks.has(p)).length;
-    this.candidates = put.ifNoneMatch || put.ifNotModified ? preferenceList : localPrimariesFirst(preferenceList, fallbacks, hostOf);
+    this.candidates = isConditional(put) ? preferenceList : localPrimariesFirst(preferenceList, fallbacks, hostOf);
   }
 
   private countFailure(partition: number): void {
@@ -165,7 +165,7 @@ export class PutCoordinator {
    * the winning write yet, decide instead: the racer is told to retry (`overload`).
    */
   private conditionStaysPut(error: KvError): boolean {
-    return error.code === 'overload' && (this.put.ifNoneMatch || this.put.ifNotModified);
+    return error.code === 'overload' && isConditional(this.put);
   }
 
   private onReplicaReply(reply: VnodeReply): CoordinatorEffect<PutReply>[] {
@@ -214,6 +214,11 @@ export class PutCoordinator {
     this.replied = true;
     return effects;
   }
+}
+
+/** A write decided by a condition at the replica applying it (if_none_match, if_not_modified, if_present). */
+function isConditional(put: Pick<VnodePut, 'ifNoneMatch' | 'ifNotModified' | 'ifPresent'>): boolean {
+  return put.ifNoneMatch || put.ifNotModified || put.ifPresent === true;
 }
 
 /**

@@ -81,6 +81,8 @@ export interface PutRequest extends WriteOptions {
   readonly ifNoneMatch?: boolean;
   /** Only write when the stored context equals `context`. Decided where the write is applied. */
   readonly ifNotModified?: boolean;
+  /** Only write when the key holds a live value (Redis's SET XX). Decided where the write is applied. */
+  readonly ifPresent?: boolean;
   /**
    * Supersede whatever the coordinating replica holds when it applies the write, as if the writer
    * had read that replica's context at that instant; `context` must then be absent. A blind write

@@ -52,6 +52,8 @@ export interface VnodePut {
   readonly op?: DatatypeOp;
   /** When the written value expires (absolute, ms since the epoch); absent: never (docs/ttl.md). */
   readonly expiresAtMs?: number;
+  /** Only write when the key holds a live value; absent: no such condition (a peer that predates it). */
+  readonly ifPresent?: boolean;
 }
 
 /** An object to merge into the replica: replication of a write, or read repair. */

@@ -35,6 +35,9 @@ export function applyPut(current: Uint8Array | undefined, put: VnodePut, actor: 
   if (put.ifNoneMatch && liveSiblings(before).length > 0) {
     return fail('precondition_failed', 'the key already holds a value (if_none_match)');
   }
+  if (put.ifPresent === true && liveSiblings(before).length === 0) {
+    return fail('precondition_failed', 'the key holds no value (if_present)');
+  }
   if (put.ifNotModified && !vvEqual(before.vv, put.context)) {
     return fail('precondition_failed', 'the stored object changed since the given context (if_not_modified)');
   }

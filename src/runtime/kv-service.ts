@@ -249,6 +249,7 @@ export class KvNodeService implements KvService {
         nowMs,
         ifNoneMatch: request.ifNoneMatch ?? false,
         ifNotModified: request.ifNotModified ?? false,
+        ...(request.ifPresent === true ? { ifPresent: true } : {}),
         maxSiblings: quorum.value.maxSiblings,
         maxObjectBytes: quorum.value.maxObjectBytes,
         // An overwrite is applied as a last-write-wins type's writes are: over the coordinating

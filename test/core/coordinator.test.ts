@@ -252,7 +252,7 @@ test('put: an unconditional write is coordinated by a primary on this node; a co
   c.onReply({ type: 'VnodePutReply', requestId: 30, partition: 5 });
   t.true(replies(c.onReply({ type: 'VnodeReplicateReply', requestId: 30, partition: 6 }))[0]!.ok);
 
-  for (const condition of [{ ifNoneMatch: true }, { ifNotModified: true }]) {
+  for (const condition of [{ ifNoneMatch: true }, { ifNotModified: true }, { ifPresent: true }]) {
     const conditional = new PutCoordinator(31, [4, 5, 6], { ...put, ...condition }, write, false, onlyFiveHere);
     t.deepEqual(sends(conditional.start()).map((r) => r.partition), [4], 'racers through any node meet at the first replica');
   }

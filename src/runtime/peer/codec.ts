@@ -315,6 +315,7 @@ const armSpecs: Readonly<Record<EnvelopeArm, FieldSpec>> = {
     op: datatypeOp,
     maxObjectBytes: 'uint?',
     expiresAtMs: 'uint?',
+    ifPresent: 'bool?',
   },
   vnodeReplicate: { ...vnodeHeader, storageKey: 'bytes', object: 'bytes', fallback: 'bool?' },
   vnodeList: { ...vnodeHeader, bucketType: 'string', bucket: 'bytes|undefined' },

@@ -233,6 +233,7 @@ function encodeVnodePut(put: Untrusted): Buffer {
   const op = checkDatatypeOp(put['op']);
   const maxObjectBytes = optionalUint(put['maxObjectBytes'], 'vnodePut.maxObjectBytes');
   const expiresAtMs = optionalUint(put['expiresAtMs'], 'vnodePut.expiresAtMs');
+  const ifPresent = optionalBool(put['ifPresent'], 'vnodePut.ifPresent');
 
   let size = headerSize(requestId, partition) + bytesFieldSize(storageKey);
   for (const entry of context) size += messageFieldSize(vvEntrySize(entry));
@@ -244,6 +245,7 @@ function encodeVnodePut(put: Untrusted): Buffer {
   if (op !== undefined) size += messageFieldSize(datatypeOpSize(op));
   if (maxObjectBytes !== undefined) size += 2 + unsignedSize(maxObjectBytes);
   if (expiresAtMs !== undefined) size += 2 + unsignedSize(expiresAtMs);
+  if (ifPresent !== undefined) size += 3; // a two-byte tag (field 18) and the value
 
   const buf = frameFor(armTag.vnodePut, size);
   let pos = writeHeader(buf, buf.length - size, requestId, partition);
@@ -266,7 +268,8 @@ function encodeVnodePut(put: Untrusted): Buffer {
   if (fallback !== undefined) pos = writeBoolField(buf, pos, 0x70, fallback);
   if (op !== undefined) pos = writeDatatypeOp(buf, pos, op);
   if (maxObjectBytes !== undefined) pos = writeUnsigned(buf, writeVarint32(buf, pos, 0x80), maxObjectBytes);
-  if (expiresAtMs !== undefined) writeUnsigned(buf, writeVarint32(buf, pos, 0x88), expiresAtMs);
+  if (expiresAtMs !== undefined) pos = writeUnsigned(buf, writeVarint32(buf, pos, 0x88), expiresAtMs);
+  if (ifPresent !== undefined) buf[writeVarint32(buf, pos, 0x90)] = ifPresent ? 1 : 0;
   return buf;
 }
 
@@ -898,6 +901,7 @@ function readVnodePut(r: WireReader): VnodePut {
   let fallback: boolean | undefined;
   let op: OpFields | undefined;
   let maxObjectBytes: number | undefined;
+  let ifPresent: boolean | undefined;
   let expiresAtMs: number | undefined;
   while (r.pos < r.limit) {
     const tag = r.tag();
@@ -956,6 +960,9 @@ function readVnodePut(r: WireReader): VnodePut {
       case 0x88:
         expiresAtMs = r.uint64();
         break;
+      case 0x90:
+        ifPresent = r.bool();
+        break;
       default:
         r.skip(tag);
     }
@@ -999,6 +1006,7 @@ function readVnodePut(r: WireReader): VnodePut {
   if (op !== undefined) put.op = checkedOp(op);
   if (maxObjectBytes !== undefined) put.maxObjectBytes = maxObjectBytes;
   if (expiresAtMs !== undefined) put.expiresAtMs = expiresAtMs;
+  if (ifPresent !== undefined) put.ifPresent = ifPresent;
   return put;
 }
 

@@ -129,6 +129,7 @@ const descriptor = {
         op: opt('DatatypeOp', 15),
         maxObjectBytes: opt('uint64', 16),
         expiresAtMs: opt('uint64', 17),
+        ifPresent: opt('bool', 18),
       },
     },
     // A data-type update (src/core/datatype.ts): datatype is "counter" or "set".

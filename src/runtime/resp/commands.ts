@@ -20,10 +20,11 @@
 //                                                                sibling; GET then resolves them as above
 // SET k v NX           put with overwrite and ifNoneMatch        +OK, or nil when the key has a value,
 //                                                                decided where the write is applied
-// SET k v XX           get; if nothing live was read: nil; else  +OK or nil. Not conditional at the
-//                      put with that context                     replica: a DEL racing it may lose
+// SET k v XX           put with overwrite and ifPresent          +OK, or nil when the key has no value,
+//                                                                decided where the write is applied
 // SET ... GET          get, then put with that context (NX:      the value the read saw (or nil) instead
-//                      and ifNoneMatch)                          of +OK
+//                      and ifNoneMatch; XX: nil if nothing live  of +OK
+//                      was read)
 // SET ... EX s / PX ms  as SET, with ttlMs (docs/ttl.md); EXAT/  +OK. Without EX/PX/EXAT/PXAT/KEEPTTL the
 // / EXAT t / PXAT t    PXAT with expiresAtMs, the instant as     bucket type's default TTL applies (Redis
 //                      given; one already past: delete instead   clears it; a type without a default
@@ -394,19 +395,20 @@ class RespHandler implements ProtocolHandler<RespCommand> {
   private async write(key: Buffer, value: Buffer, mode: SetMode, expiry: SetExpiry = { kind: 'default' }, wantPrevious = false): Promise<Result<SetOutcome>> {
     const objectKey = this.key(key);
     const pastInstant = (expiry.kind === 'ttl' || expiry.kind === 'at') && isPast(expiry, this.deps.nowMs());
-    if (!wantPrevious && mode !== 'ifPresent' && expiry.kind !== 'keep' && !pastInstant) {
-      // Nothing to read first: the write supersedes what the coordinating replica holds, and NX is
-      // its ifNoneMatch, both decided where the write is applied.
+    if (!wantPrevious && expiry.kind !== 'keep' && !pastInstant) {
+      // Nothing to read first: the write supersedes what the coordinating replica holds, and NX
+      // and XX are its ifNoneMatch and ifPresent, all decided where the write is applied.
       const put = await this.deps.kv.put({
         key: objectKey,
         context: undefined,
         overwrite: true,
         content: { value, contentType: octetStream, userMeta: [] },
         ifNoneMatch: mode === 'ifAbsent',
+        ifPresent: mode === 'ifPresent',
         ...this.keptExpiry(expiry, undefined),
       });
       if (put.ok) return ok({ written: true, previous: undefined });
-      if (mode === 'ifAbsent' && put.error.code === 'precondition_failed') return ok({ written: false, previous: undefined });
+      if (mode !== 'always' && put.error.code === 'precondition_failed') return ok({ written: false, previous: undefined });
       return put;
     }
     const read = await this.deps.kv.get({ key: objectKey });

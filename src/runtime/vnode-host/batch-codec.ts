@@ -212,6 +212,7 @@ function writePut(sink: Sink, put: VnodePut): void {
       (put.allowMult ? putAllowMult : 0),
   );
   writeOptionalBoolean(sink, put.fallback);
+  writeOptionalBoolean(sink, put.ifPresent);
   sink.u8((put.maxObjectBytes === undefined ? 0 : putHasMaxObjectBytes) | (put.expiresAtMs === undefined ? 0 : putHasExpiresAtMs));
   sink.f64(put.nowMs);
   sink.f64(put.maxSiblings);
@@ -461,6 +462,7 @@ function readReplicate(reader: Reader, partition: number, requestId: number): Vn
 function readPut(reader: Reader, partition: number, requestId: number): VnodePut {
   const flags = reader.flags(putFlagsAll, 'put flags');
   const fallback = reader.optionalBoolean('put fallback');
+  const ifPresent = reader.optionalBoolean('put ifPresent');
   const optionals = reader.flags(putOptionalsAll, 'put optional fields');
   const nowMs = reader.f64('put nowMs');
   const maxSiblings = reader.f64('put maxSiblings');
@@ -490,6 +492,7 @@ function readPut(reader: Reader, partition: number, requestId: number): VnodePut
   if (maxObjectBytes !== undefined) put.maxObjectBytes = maxObjectBytes;
   if (fallback !== undefined) put.fallback = fallback;
   if (expiresAtMs !== undefined) put.expiresAtMs = expiresAtMs;
+  if (ifPresent !== undefined) put.ifPresent = ifPresent;
   return put;
 }
 

@@ -115,6 +115,7 @@ export class MemoryKv implements KvService {
     if (datatype !== undefined) return fail('invalid_request', `bucket type "${request.key.type}" holds ${datatype}s: update them with a data-type update, not a plain put`);
     const current = this.visible(this.objects.get(this.storageKey(request.key))) ?? emptyObject;
     if (request.ifNoneMatch === true && liveSiblings(current).length > 0) return fail('precondition_failed', 'the key has a value');
+    if (request.ifPresent === true && liveSiblings(current).length === 0) return fail('precondition_failed', 'the key holds no value');
     if (request.ifNotModified === true) {
       if (request.context === undefined) return fail('invalid_request', 'if_not_modified needs the context the writer saw');
       if (!sameBytes(encodeContext(current.vv), request.context)) return fail('precondition_failed', 'the key changed since the context was read');

@@ -50,6 +50,13 @@ test('an overwrite supersedes every sibling the replicas hold, with no context; 
     const taken = await kv.put({ key: key('o'), context: undefined, overwrite: true, ifNoneMatch: true, content: content('four') });
     t.is(taken.ok ? 'ok' : taken.error.code, 'precondition_failed');
     if (!after.ok) return;
+    // if_present: the other condition decided there (Redis SET XX).
+    const absent = await kv.put({ key: key('o-missing'), context: undefined, overwrite: true, ifPresent: true, content: content('x') });
+    t.is(absent.ok ? 'ok' : absent.error.code, 'precondition_failed');
+    const missing = await kv.get({ key: key('o-missing') });
+    t.true(missing.ok && !missing.value.found, 'nothing written');
+    const present = await kv.put({ key: key('o'), context: undefined, overwrite: true, ifPresent: true, content: content('three') });
+    t.true(present.ok, 'a key holding a value takes it');
     const withContext = await kv.put({ key: key('o'), context: after.value.context, overwrite: true, content: content('five') });
     t.is(withContext.ok ? 'ok' : withContext.error.code, 'invalid_request');
     const read = await kv.get({ key: key('o') });

@@ -79,7 +79,9 @@ function samples(): PeerMessage[] {
       op: { datatype: 'set', increment: 0, adds: [bytes('a'), new Uint8Array(0)], removes: [bytes('b')], context: bytes('ctx') },
       maxObjectBytes: 0,
       expiresAtMs: 1_800_000_000_000,
+      ifPresent: true,
     }),
+    request({ ...basicPut(5), ifPresent: false }),
     request({ ...basicPut(3), op: { datatype: 'counter', increment: -5, adds: [], removes: [], context: undefined } }),
     request({ ...basicPut(4), op: { datatype: 'set', increment: 0, adds: [], removes: [], context: new Uint8Array(0) }, maxObjectBytes: 2 ** 20 }),
     request({ ...basicPut(5), expiresAtMs: 0 }),
@@ -153,6 +155,7 @@ const arbHotRequest: fc.Arbitrary<VnodeRequest> = fc.oneof(
       }),
       maxObjectBytes: arbUint,
       expiresAtMs: arbUint,
+      ifPresent: fc.boolean(),
     },
     { requiredKeys: ['type', 'requestId', 'partition', 'storageKey', 'context', 'content', 'deleted', 'nowMs', 'ifNoneMatch', 'ifNotModified', 'maxSiblings', 'lastWriteWins', 'allowMult', 'localReplicas'] },
   ),
@@ -302,7 +305,7 @@ const fieldPaths = [
   ['content', 'userMeta'], ['content', 'userMeta', 0], ['content', 'userMeta', 0, 'key'], ['content', 'userMeta', 0, 'value'], ['deleted'], ['nowMs'],
   ['ifNoneMatch'], ['ifNotModified'], ['maxSiblings'], ['lastWriteWins'], ['allowMult'], ['localReplicas'], ['localReplicas', 0], ['op'],
   ['op', 'datatype'], ['op', 'increment'], ['op', 'adds'], ['op', 'adds', 0], ['op', 'removes'], ['op', 'removes', 0], ['op', 'context'],
-  ['maxObjectBytes'], ['expiresAtMs'],
+  ['maxObjectBytes'], ['expiresAtMs'], ['ifPresent'],
 ] as const;
 
 /** A copy of `value` with the field at `path` set to `replacement` (intermediate objects created as needed). */

@@ -99,6 +99,23 @@ test('SET NX over a deleted key supersedes the tombstone; NX on a live key does 
   t.is(await send('GET', 'fresh'), '$-1\r\n');
 });
 
+test('SET XX is one put with ifPresent, decided where the write is applied: nil on a missing or deleted key', async (t) => {
+  const kv = new MemoryKv();
+  const { send } = setup(kv);
+  kv.calls.length = 0;
+  t.is(await send('SET', 'k', 'v1', 'XX'), '$-1\r\n');
+  t.deepEqual(kv.calls.map((call) => call.op), ['put'], 'no read first');
+  const put = kv.calls[0];
+  t.true(put?.op === 'put' && put.request.ifPresent === true && put.request.overwrite === true);
+  t.is(await send('GET', 'k'), '$-1\r\n');
+  t.is(await send('SET', 'k', 'v2'), '+OK\r\n');
+  t.is(await send('SET', 'k', 'v3', 'XX'), '+OK\r\n');
+  t.is(await send('GET', 'k'), '$2\r\nv3\r\n');
+  t.is(await send('DEL', 'k'), ':1\r\n');
+  t.is(await send('SET', 'k', 'v4', 'xx'), '$-1\r\n', 'a tombstone is no value');
+  t.is(await send('GET', 'k'), '$-1\r\n');
+});
+
 test('SET NX that loses at the replica (precondition_failed) answers nil; other failures are errors', async (t) => {
   const kv = new MemoryKv();
   const { send } = setup(kv);

@@ -55,6 +55,7 @@ const fullPut: VnodePut = {
   localReplicas: [1, 65_535, 4_294_967_295],
   fallback: true,
   expiresAtMs: 1_800_000_000_000.5,
+  ifPresent: true,
 };
 
 const barePut: VnodePut = {
@@ -84,7 +85,7 @@ test('gets round-trip with fallback absent, false and true', (t) => {
 test('puts round-trip with every optional field present, and with none', (t) => {
   const back = requestsRoundTrip([fullPut, barePut, { ...barePut, fallback: false }]);
   t.deepEqual(back, [fullPut, barePut, { ...barePut, fallback: false }]);
-  for (const key of ['fallback', 'maxObjectBytes', 'expiresAtMs', 'op']) t.false(key in back[1]!, `${key} stays absent`);
+  for (const key of ['fallback', 'maxObjectBytes', 'expiresAtMs', 'op', 'ifPresent']) t.false(key in back[1]!, `${key} stays absent`);
 });
 
 test('each put flag round-trips on its own', (t) => {
@@ -233,6 +234,7 @@ const arbPut: fc.Arbitrary<VnodeRequest> = fc.record(
     localReplicas: fc.array(arbPartition, { maxLength: 4 }),
     fallback: fc.boolean(),
     expiresAtMs: arbNumber,
+    ifPresent: fc.boolean(),
   },
   {
     requiredKeys: ['type', 'requestId', 'partition', 'storageKey', 'context', 'content', 'deleted', 'nowMs', 'ifNoneMatch', 'ifNotModified', 'maxSiblings', 'lastWriteWins', 'allowMult', 'localReplicas'],
