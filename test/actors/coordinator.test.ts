@@ -4,37 +4,12 @@
 
 import test from 'ava';
 import { CoordinatorActor } from '../../actors/coordinator.js';
-import type { Clock, TimerHandle } from '../../actors/ports.js';
 import { encodeObject } from '../../src/core/codec.js';
 import type { ResolvedRead } from '../../src/core/bucket.js';
 import type { VnodeRequest } from '../../src/core/messages.js';
 import { applyWrite, emptyObject } from '../../src/core/object.js';
 import { content } from '../core/arbitraries.js';
-
-class ManualClock implements Clock {
-  now = 0;
-  readonly timers = new Map<number, { at: number; fire: () => void }>();
-  private next = 1;
-  nowMs(): number {
-    return this.now;
-  }
-  setTimer(delayMs: number, fire: () => void): TimerHandle {
-    const id = this.next++;
-    this.timers.set(id, { at: this.now + delayMs, fire });
-    return { id };
-  }
-  clearTimer(handle: TimerHandle): void {
-    this.timers.delete(handle.id as number);
-  }
-  advance(ms: number): void {
-    this.now += ms;
-    for (const [id, timer] of [...this.timers]) {
-      if (timer.at > this.now || !this.timers.has(id)) continue;
-      this.timers.delete(id);
-      timer.fire();
-    }
-  }
-}
+import { ManualClock } from './manual-clock.js';
 
 const read: ResolvedRead = { n: 3, r: 2, pr: 0, notfoundOk: true, basicQuorum: false, timeoutMs: 1000, allowMult: true, sloppyQuorum: true };
 const object = encodeObject(applyWrite(emptyObject, { context: [], content: content(1), deleted: false }, 'a', 1));
@@ -52,17 +27,17 @@ test('a read whose first replicas stay silent asks the others after speculateMs,
   const answer = actor.get([0, 1, 2], Uint8Array.of(7), read);
   t.deepEqual(sent.map((r) => r.partition), [1, 2], 'the local replicas first');
   actor.onReply({ type: 'VnodeGetReply', requestId: sent[0]!.requestId, partition: 1, object });
-  clock.advance(19);
+  await clock.advance(19);
   t.is(sent.length, 2, 'not before speculateMs');
-  clock.advance(1);
+  await clock.advance(1);
   t.deepEqual(sent.map((r) => r.partition), [1, 2, 0], 'partition 2 is silent: the remote replica is asked');
   actor.onReply({ type: 'VnodeGetReply', requestId: sent[0]!.requestId, partition: 0, object });
   const result = await answer;
   t.true(result.ok && result.value.found);
   t.is(actor.inflight, 1, 'still listening for the silent replica (read repair)');
-  clock.advance(1000);
+  await clock.advance(1000);
   t.is(actor.inflight, 0);
-  t.is(clock.timers.size, 0, 'every timer is gone with the request');
+  t.is(clock.pendingTimers, 0, 'every timer is gone with the request');
 });
 
 test('a read answered by its first replicas clears its speculation timer; fanout all asks every replica at once', async (t) => {
@@ -71,12 +46,12 @@ test('a read answered by its first replicas clears its speculation timer; fanout
   for (const partition of [1, 2]) quorum.actor.onReply({ type: 'VnodeGetReply', requestId: quorum.sent[0]!.requestId, partition, object });
   t.true((await answer).ok);
   t.is(quorum.actor.inflight, 0);
-  t.is(quorum.clock.timers.size, 0);
-  quorum.clock.advance(100);
+  t.is(quorum.clock.pendingTimers, 0);
+  await quorum.clock.advance(100);
   t.is(quorum.sent.length, 2, 'the remote replica was never asked');
 
   const all = setup('all');
   void all.actor.get([0, 1, 2], Uint8Array.of(7), read);
   t.deepEqual(all.sent.map((r) => r.partition), [0, 1, 2]);
-  t.is(all.clock.timers.size, 1, 'only the deadline');
+  t.is(all.clock.pendingTimers, 1, 'only the deadline');
 });

@@ -6,7 +6,7 @@
 
 import test from 'ava';
 import { pino } from 'pino';
-import type { Clock, TimerHandle } from '../../../actors/ports.js';
+import { ManualClock, turn } from '../../actors/manual-clock.js';
 import { decodeObject, encodeObject, encodeStorageKey } from '../../../src/core/codec.js';
 import type { VnodeReply } from '../../../src/core/messages.js';
 import { type KvObject, applyWrite, emptyObject, mergeObjects, sameVersion } from '../../../src/core/object.js';
@@ -23,44 +23,6 @@ const names = ['n0', 'n1', 'n2', 'n3'];
 const ownerOf = (partition: number): string => names[partition % names.length]!;
 const ring = Array.from({ length: Q }, (_, p) => ({ owner: ownerOf(p) }));
 const silent = pino({ level: 'silent' });
-
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-class ManualClock implements Clock {
-  now = 1_000_000;
-  private nextId = 1;
-  private readonly timers = new Map<number, { atMs: number; fire: () => void }>();
-
-  nowMs(): number {
-    return this.now;
-  }
-
-  setTimer(delayMs: number, fire: () => void): TimerHandle {
-    const id = this.nextId++;
-    this.timers.set(id, { atMs: this.now + delayMs, fire });
-    return { id };
-  }
-
-  clearTimer(handle: TimerHandle): void {
-    this.timers.delete(handle.id as number);
-  }
-
-  /** Moves time on in 10 ms steps, firing due timers and letting messages and promises run. */
-  async advance(ms: number, onStep: () => void = () => undefined): Promise<void> {
-    const end = this.now + ms;
-    while (this.now < end) {
-      this.now = Math.min(end, this.now + 10);
-      for (;;) {
-        const due = [...this.timers].filter(([, t]) => t.atMs <= this.now).sort((a, b) => a[1].atMs - b[1].atMs)[0];
-        if (due === undefined) break;
-        this.timers.delete(due[0]);
-        due[1].fire();
-      }
-      for (let i = 0; i < 4; i++) await turn();
-      onStep();
-    }
-  }
-}
 
 class MemoryStore implements FoldSource {
   readonly partitions = new Map<number, Map<string, { key: Uint8Array; value: Uint8Array }>>();
