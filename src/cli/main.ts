@@ -36,6 +36,7 @@ const startFlags: ReadonlyArray<readonly [ScalarField, string]> = [
   ['dataDir', 'dir'],
   ['nodeName', 'name'],
   ['workers', 'n'],
+  ['vnodeHost', 'where'],
   ['partitions', 'q'],
   ['httpHost', 'host'],
   ['httpPort', 'port'],

@@ -33,6 +33,9 @@ export interface NodeConfig {
   readonly nodeName: string;
   readonly dataDir: string;
   readonly workers: number;
+  /** Where the vnode hosts run: each on a worker thread of its own (the default), or all on the
+   *  main thread (fewer thread crossings on a machine with few cores; no restart isolation). */
+  readonly vnodeHost: 'worker-threads' | 'main-thread';
   /** Q, the number of partitions of the ring; fixed when the cluster is created. */
   readonly partitions: number;
   readonly httpHost: string;
@@ -311,7 +314,12 @@ const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
     defaultValue: Math.min(availableParallelism(), workersMax, partitionsDefault),
     defaultText: `os.availableParallelism(), at most ${workersMax} and at most partitions`,
     parse: integer(1, workersMax),
-    meaning: 'worker threads hosting vnodes',
+    meaning: 'vnode hosts (each with its own WAL and LMDB environment), one worker thread each unless vnodeHost is main-thread',
+  },
+  vnodeHost: {
+    defaultValue: 'worker-threads',
+    parse: oneOf<NodeConfig['vnodeHost']>(['worker-threads', 'main-thread']),
+    meaning: 'where the vnode hosts run: worker-threads (one thread each, restarted when one dies) or main-thread (no thread crossings; a host failure stops the node)',
   },
   partitions: {
     defaultValue: partitionsDefault,

@@ -30,6 +30,8 @@ export interface RunningNode {
   /** For fault tests and the control plane. */
   readonly supervisor: Supervisor;
   readonly cluster: ClusterNode;
+  /** What GET /v1/stats answers. */
+  stats(): Promise<unknown>;
   stop(reason: string): Promise<void>;
   readonly stopped: Promise<{ reason: string; exitCode: number }>;
 }
@@ -128,6 +130,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   let cluster: ClusterNode | undefined;
   const supervisor = new Supervisor({
     workers: config.workers,
+    vnodeHost: config.vnodeHost,
     partitions: config.partitions,
     dataDir,
     workerInflightMax: config.workerInflightMax,
@@ -228,6 +231,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     siblingsWarnings: stats.siblingsWarnings,
     objectSizeWarnings: stats.objectSizeWarnings,
     inflight: coordinators.inflight,
+    vnodeHost: config.vnodeHost,
     workerRestarts: supervisor.restarts,
     workers: await supervisor.stats(),
     cluster: clusterNode.stats(),
@@ -353,7 +357,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     );
   }
 
-  log.info({ node: config.nodeName, dataDir, workers: config.workers, partitions: config.partitions, durability: config.durability }, 'node started');
+  log.info({ node: config.nodeName, dataDir, workers: config.workers, vnodeHost: config.vnodeHost, partitions: config.partitions, durability: config.durability }, 'node started');
   const peerAddress = clusterNode.peerAddress;
   return {
     addresses: {
@@ -366,6 +370,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     kv,
     supervisor,
     cluster: clusterNode,
+    stats: statsSnapshot,
     stop: (reason) => stop(reason, 0),
     stopped,
   };

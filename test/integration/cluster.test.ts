@@ -86,14 +86,22 @@ test.serial('with a node down: quorums the live primaries can meet succeed, stri
   }
 });
 
-test.serial('a fourth node joins and a node leaves under load: no acknowledged write is lost, no request fails', async (t) => {
+/**
+ * A fourth node joins and then a node leaves while clients read and write. Run with the vnode
+ * hosts on worker threads (the default) and on the main thread (`vnodeHost`), whose handoff goes
+ * through the same control plane without a thread in between.
+ */
+async function joinAndLeaveUnderLoad(t: import('ava').ExecutionContext, vnodeHost: 'worker-threads' | 'main-thread'): Promise<void> {
   t.timeout(240_000);
   const nodes: ClusterNodeProcess[] = [];
   try {
-    nodes.push(await startClusterNode('a'));
-    nodes.push(await startClusterNode('b', { join: nodes[0]!.peer }));
-    nodes.push(await startClusterNode('c', { join: nodes[0]!.peer }));
+    const env = { RINGKV_VNODE_HOST: vnodeHost };
+    nodes.push(await startClusterNode('a', { env }));
+    nodes.push(await startClusterNode('b', { join: nodes[0]!.peer, env }));
+    nodes.push(await startClusterNode('c', { join: nodes[0]!.peer, env }));
     await waitSettled(nodes, nodes.map((n) => n.name));
+    const stats = (await (await fetch(`${nodes[0]!.url}/v1/stats`)).json()) as { vnodeHost: string };
+    t.is(stats.vnodeHost, vnodeHost);
 
     const acknowledged = new Map<string, string>();
     const failures: string[] = [];
@@ -133,7 +141,7 @@ test.serial('a fourth node joins and a node leaves under load: no acknowledged w
     });
 
     await new Promise((r) => setTimeout(r, 1000));
-    nodes.push(await startClusterNode('d', { join: nodes[0]!.peer }));
+    nodes.push(await startClusterNode('d', { join: nodes[0]!.peer, env }));
     await waitSettled(nodes, nodes.map((n) => n.name), 90_000);
     serving.add(nodes[3]!.name);
     const opsAfterJoin = ops;
@@ -176,6 +184,14 @@ test.serial('a fourth node joins and a node leaves under load: no acknowledged w
   } finally {
     await stopAll(nodes);
   }
+}
+
+test.serial('a fourth node joins and a node leaves under load: no acknowledged write is lost, no request fails', async (t) => {
+  await joinAndLeaveUnderLoad(t, 'worker-threads');
+});
+
+test.serial('the same with the vnode hosts on the main thread (vnodeHost main-thread)', async (t) => {
+  await joinAndLeaveUnderLoad(t, 'main-thread');
 });
 
 test.serial('sloppy quorum: with an owner down, writes go to a fallback as hints and reach the owner when it is back', async (t) => {

@@ -1,7 +1,8 @@
 // Crash durability on real processes: many clients write while the node is SIGKILLed at a
 // random moment, again and again; after each restart every acknowledged write must be readable
 // with its exact value and context. A second run also drops every byte that was not
-// fdatasynced before the kill (what a power loss does and a plain SIGKILL cannot show).
+// fdatasynced before the kill (what a power loss does and a plain SIGKILL cannot show), and a
+// third does that with the vnode hosts on the main thread (vnodeHost main-thread).
 
 import test from 'ava';
 import { readdir } from 'node:fs/promises';
@@ -66,13 +67,13 @@ async function verify(t: import('ava').ExecutionContext, url: string, keys: Map<
   }
 }
 
-async function crashLoop(t: import('ava').ExecutionContext, rounds: number, seed: number, dropUnsynced: boolean): Promise<void> {
+async function crashLoop(t: import('ava').ExecutionContext, rounds: number, seed: number, dropUnsynced: boolean, moreArgs: string[] = []): Promise<void> {
   const random = seededRandom(seed);
   t.log(`seed ${seed}`);
   const data = await tempDataDir(dropUnsynced ? 'crash-unsynced' : 'crash');
   const port = await freePort();
   const env = dropUnsynced ? { RINGKV_FAULT_RECORD_SYNCED_STATE: '1' } : {};
-  const args = ['--workers', '2', '--partitions', '16'];
+  const args = ['--workers', '2', '--partitions', '16', ...moreArgs];
   const keys = new Map<string, KeyState>();
   let totalAcked = 0;
   try {
@@ -116,4 +117,9 @@ test.serial('SIGKILL at random moments loses no acknowledged write (20 rounds)',
 test.serial('dropping every byte not fdatasynced before the kill loses no acknowledged write', async (t) => {
   t.timeout(180_000);
   await crashLoop(t, 8, Number(process.env['RINGKV_TEST_SEED'] ?? (Date.now() + 1) % 100000), true);
+});
+
+test.serial('with the vnode hosts on the main thread: a kill and the loss of every unsynced byte lose no acknowledged write', async (t) => {
+  t.timeout(180_000);
+  await crashLoop(t, 8, Number(process.env['RINGKV_TEST_SEED'] ?? (Date.now() + 2) % 100000), true, ['--vnode-host', 'main-thread']);
 });

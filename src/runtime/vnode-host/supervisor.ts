@@ -9,10 +9,13 @@ import type { VnodeReply, VnodeRequest } from '../../core/messages.js';
 import { type RestartIntensity, decideRestart } from '../../core/supervision.js';
 import type { VnodeRouter } from '../../../actors/ports.js';
 import type { ReapScan, TreesConfig, WorkerControl, WorkerInit, WorkerStats } from './protocol.js';
-import { WorkerHandle } from './worker-handle.js';
+import { type HostHandle, WorkerHandle } from './worker-handle.js';
+import { InlineHandle } from './inline-handle.js';
 
 export interface SupervisorOptions {
   readonly workers: number;
+  /** Where the vnode hosts run: each on a worker thread of its own, or all on the main thread. */
+  readonly vnodeHost: 'worker-threads' | 'main-thread';
   readonly partitions: number;
   readonly workerInit: Omit<WorkerInit, 'workerIndex' | 'partitions' | 'store'> & { store: Omit<WorkerInit['store'], 'dir'> };
   readonly dataDir: string;
@@ -31,7 +34,7 @@ export function assignPartitions(partitions: number, workers: number): number[][
 }
 
 export class Supervisor implements VnodeRouter {
-  private readonly handles: WorkerHandle[] = [];
+  private readonly handles: HostHandle[] = [];
   private readonly ownerOf: number[] = [];
   private restartHistory: readonly number[] = [];
   private stopping = false;
@@ -59,16 +62,20 @@ export class Supervisor implements VnodeRouter {
     reports.forEach((recovery, index) => this.options.log.info({ worker: index, recovery }, 'vnode host ready'));
   }
 
-  private spawn(index: number): WorkerHandle {
-    const handle: WorkerHandle = new WorkerHandle(this.initFor(index), this.options.workerInflightMax, {
+  private spawn(index: number): HostHandle {
+    const events = {
       onReply: this.options.onReply,
-      onExit: (error) => this.onWorkerExit(index, handle, error),
-      onStorageFailed: (reason) => this.options.onStorageFailed(index, reason),
-    });
+      onExit: (error: Error) => this.onWorkerExit(index, handle, error),
+      onStorageFailed: (reason: string) => this.options.onStorageFailed(index, reason),
+    };
+    const handle: HostHandle =
+      this.options.vnodeHost === 'main-thread'
+        ? new InlineHandle(this.initFor(index), this.options.workerInflightMax, events, this.options.log)
+        : new WorkerHandle(this.initFor(index), this.options.workerInflightMax, events);
     return handle;
   }
 
-  private onWorkerExit(index: number, handle: WorkerHandle, error: Error): void {
+  private onWorkerExit(index: number, handle: HostHandle, error: Error): void {
     if (this.stopping || this.handles[index] !== handle) return;
     const decision = decideRestart(this.restartHistory, Date.now(), this.options.intensity);
     this.restartHistory = decision.history;
@@ -160,7 +167,7 @@ export class Supervisor implements VnodeRouter {
     return this.onWorker(index, (control) => control.aaeStats());
   }
 
-  private async onWorker<T>(index: number, call: (control: WorkerHandle['controlPlane']) => Promise<T> | T): Promise<T> {
+  private async onWorker<T>(index: number, call: (control: HostHandle['controlPlane']) => Promise<T> | T): Promise<T> {
     return call(this.handles[index]!.controlPlane);
   }
 

@@ -1,6 +1,8 @@
-// The main thread's handle on one vnode-host worker: it batches outgoing vnode requests into one
-// postMessage per event-loop turn, tracks what is in flight so that a worker's death fails those
-// requests at once (none hang), and refuses new ones with `overload` past its in-flight cap.
+// The main thread's handle on one vnode host. HostHandle keeps the books every host needs: what
+// is in flight, so that a host's death fails those requests at once (none hang), and the in-flight
+// cap past which new requests are refused with `overload`. WorkerHandle runs its host on a worker
+// thread and batches outgoing requests into one postMessage per event-loop turn; InlineHandle
+// (inline-handle.ts) runs it on the main thread.
 
 import { Worker } from 'node:worker_threads';
 import { MessageChannel } from 'node:worker_threads';
@@ -11,6 +13,9 @@ import { type VnodeReply, type VnodeRequest, isFinalReply } from '../../core/mes
 import type { RecoveryReport } from '../storage/worker-store.js';
 import { decodeReplies, encodeRequests } from './batch-codec.js';
 import type { MainToWorker, WorkerControl, WorkerInit, WorkerStats, WorkerToMain } from './protocol.js';
+
+/** A host's control plane as the main thread calls it: every method answers a promise. */
+export type ControlPlane = Comlink.Remote<WorkerControl>;
 
 /**
  * A batch goes out at the end of the event-loop turn, or as soon as it holds this many requests:
@@ -26,58 +31,21 @@ export interface WorkerHandleEvents {
   onStorageFailed(reason: string): void;
 }
 
-export class WorkerHandle {
-  private readonly worker: Worker;
-  private readonly control: Comlink.Remote<WorkerControl>;
-  private outbox: VnodeRequest[] = [];
-  private flushScheduled = false;
-  /** requestId → partitions with a request outstanding on this worker. */
+export abstract class HostHandle {
+  /** requestId → partitions with a request outstanding on this host. */
   private readonly inflight = new Map<number, number[]>();
   /** requestId → the puts sent for it still unanswered: the coordinating partition and its local replicas. */
   private readonly puts = new Map<number, { readonly partition: number; readonly locals: readonly number[] }[]>();
   private inflightCount = 0;
-  private state: 'starting' | 'ready' | 'closing' | 'dead' = 'starting';
-  readonly ready: Promise<RecoveryReport>;
+  protected state: 'starting' | 'ready' | 'closing' | 'dead' = 'starting';
+  abstract readonly ready: Promise<RecoveryReport>;
   actorIds: readonly { partition: number; actorId: string }[] = [];
 
   constructor(
     readonly init: WorkerInit,
     private readonly inflightMax: number,
-    private readonly events: WorkerHandleEvents,
-  ) {
-    const channel = new MessageChannel();
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), {
-      workerData: { init, controlPort: channel.port2 },
-      transferList: [channel.port2],
-    });
-    this.control = Comlink.wrap<WorkerControl>(nodeEndpoint(channel.port1));
-    channel.port1.unref();
-    this.ready = new Promise((resolve, reject) => {
-      this.worker.on('message', (message: WorkerToMain) => {
-        if (message.type === 'WorkerReady') {
-          this.state = 'ready';
-          this.actorIds = message.actorIds;
-          resolve(message.recovery);
-        } else if (message.type === 'ReplyBatch') {
-          for (const reply of decodeReplies(message)) this.settle(reply);
-        } else {
-          this.events.onStorageFailed(message.reason);
-        }
-      });
-      const died = (error: Error): void => {
-        if (this.state === 'dead') return;
-        const wasStarting = this.state === 'starting';
-        this.state = 'dead';
-        this.failInflight({ code: 'worker_unavailable', message: `vnode host worker ${init.workerIndex} died: ${error.message}` });
-        if (wasStarting) reject(error);
-        this.events.onExit(error);
-      };
-      this.worker.on('error', died);
-      this.worker.on('exit', (code) => died(new Error(`exited with code ${code}`)));
-    });
-    // A start-up failure is reported through onExit; keep the rejection from being unhandled.
-    this.ready.catch(() => undefined);
-  }
+    protected readonly events: WorkerHandleEvents,
+  ) {}
 
   get isReady(): boolean {
     return this.state === 'ready';
@@ -87,7 +55,10 @@ export class WorkerHandle {
     return this.inflightCount;
   }
 
-  /** Queues a request for this turn's batch, or fails it (asynchronously) when it cannot be taken. */
+  /** Hands a request, already counted as in flight, to the host. */
+  protected abstract deliver(request: VnodeRequest): void;
+
+  /** Queues a request for the host, or fails it (asynchronously) when it cannot be taken. */
   send(request: VnodeRequest): void {
     if (this.state !== 'ready') {
       this.failSoon(request, { code: 'worker_unavailable', message: `vnode host worker ${this.init.workerIndex} is ${this.state === 'starting' ? 'restarting' : this.state}` });
@@ -97,7 +68,7 @@ export class WorkerHandle {
       this.failSoon(request, { code: 'overload', message: `${this.inflightCount} requests in flight to vnode host worker ${this.init.workerIndex}, the limit is ${this.inflightMax}` });
       return;
     }
-    // A put's local replicas answer from this worker too; a death must fail them as well.
+    // A put's local replicas answer from this host too; a death must fail them as well.
     const answering = request.type === 'VnodePut' ? [request.partition, ...request.localReplicas] : [request.partition];
     const partitions = this.inflight.get(request.requestId);
     if (partitions === undefined) this.inflight.set(request.requestId, answering);
@@ -109,25 +80,10 @@ export class WorkerHandle {
       if (sent === undefined) this.puts.set(request.requestId, [put]);
       else sent.push(put);
     }
-    this.outbox.push(request);
-    if (this.outbox.length >= earlyFlushRequests) {
-      this.flush();
-    } else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.deliver(request);
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.outbox.length === 0 || this.state === 'dead') return;
-    const { bin, others } = encodeRequests(this.outbox);
-    const message: MainToWorker = { type: 'RequestBatch', bin, others };
-    this.outbox = [];
-    this.worker.postMessage(message, [bin]);
-  }
-
-  private settle(reply: VnodeReply): void {
+  protected settle(reply: VnodeReply): void {
     if (isFinalReply(reply)) {
       this.untrack(reply.requestId, reply.partition);
       const put = this.takePut(reply.requestId, reply.partition);
@@ -169,7 +125,7 @@ export class WorkerHandle {
    * so it fails with `timeout` — outcome unknown — and is not handed to another replica, which
    * would apply the same write a second time (as the router does for a dropped peer connection).
    */
-  private failInflight(error: KvError): void {
+  protected failInflight(error: KvError): void {
     const failedReplies: VnodeReply[] = [];
     const unknownOutcome: KvError = { code: 'timeout', message: `${error.message}, after the write was sent to it: it may or may not have been applied` };
     for (const [requestId, partitions] of this.inflight) {
@@ -182,15 +138,102 @@ export class WorkerHandle {
     this.inflight.clear();
     this.puts.clear();
     this.inflightCount = 0;
-    this.outbox = [];
+    this.dropQueued();
     for (const reply of failedReplies) this.events.onReply(reply);
   }
 
+  /** Forgets requests queued for the host but not yet handed over (the host died). */
+  protected dropQueued(): void {}
+
   stats(): Promise<WorkerStats> {
-    return this.control.stats();
+    return this.controlPlane.stats();
   }
 
-  /** Closes the worker cleanly: pending writes are made durable and answered, the store closed. */
+  /** The host's control plane, for handoff (fold, count, drop); fails if the host is not running. */
+  get controlPlane(): ControlPlane {
+    if (this.state !== 'ready') throw new Error(`vnode host worker ${this.init.workerIndex} is not running (${this.state})`);
+    return this.control;
+  }
+
+  protected abstract readonly control: ControlPlane;
+
+  injectFault(fault: 'fail-next-datasync'): Promise<void> {
+    return this.control.injectFault(fault);
+  }
+
+  /** Closes the host cleanly: pending writes are made durable and answered, the store closed. */
+  abstract close(): Promise<void>;
+
+  /** Kills the host from outside, as a crash would; for fault tests. */
+  abstract kill(): Promise<void>;
+}
+
+export class WorkerHandle extends HostHandle {
+  private readonly worker: Worker;
+  protected readonly control: ControlPlane;
+  private outbox: VnodeRequest[] = [];
+  private flushScheduled = false;
+  readonly ready: Promise<RecoveryReport>;
+
+  constructor(init: WorkerInit, inflightMax: number, events: WorkerHandleEvents) {
+    super(init, inflightMax, events);
+    const channel = new MessageChannel();
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), {
+      workerData: { init, controlPort: channel.port2 },
+      transferList: [channel.port2],
+    });
+    this.control = Comlink.wrap<WorkerControl>(nodeEndpoint(channel.port1));
+    channel.port1.unref();
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.on('message', (message: WorkerToMain) => {
+        if (message.type === 'WorkerReady') {
+          this.state = 'ready';
+          this.actorIds = message.actorIds;
+          resolve(message.recovery);
+        } else if (message.type === 'ReplyBatch') {
+          for (const reply of decodeReplies(message)) this.settle(reply);
+        } else {
+          this.events.onStorageFailed(message.reason);
+        }
+      });
+      const died = (error: Error): void => {
+        if (this.state === 'dead') return;
+        const wasStarting = this.state === 'starting';
+        this.state = 'dead';
+        this.failInflight({ code: 'worker_unavailable', message: `vnode host worker ${init.workerIndex} died: ${error.message}` });
+        if (wasStarting) reject(error);
+        this.events.onExit(error);
+      };
+      this.worker.on('error', died);
+      this.worker.on('exit', (code) => died(new Error(`exited with code ${code}`)));
+    });
+    // A start-up failure is reported through onExit; keep the rejection from being unhandled.
+    this.ready.catch(() => undefined);
+  }
+
+  protected deliver(request: VnodeRequest): void {
+    this.outbox.push(request);
+    if (this.outbox.length >= earlyFlushRequests) {
+      this.flush();
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  protected override dropQueued(): void {
+    this.outbox = [];
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outbox.length === 0 || this.state === 'dead') return;
+    const { bin, others } = encodeRequests(this.outbox);
+    const message: MainToWorker = { type: 'RequestBatch', bin, others };
+    this.outbox = [];
+    this.worker.postMessage(message, [bin]);
+  }
+
   async close(): Promise<void> {
     if (this.state === 'dead') return;
     this.flush();
@@ -200,17 +243,6 @@ export class WorkerHandle {
     await this.worker.terminate();
   }
 
-  /** The worker's control plane, for handoff (fold, count, drop); fails if the worker is not running. */
-  get controlPlane(): Comlink.Remote<WorkerControl> {
-    if (this.state !== 'ready') throw new Error(`vnode host worker ${this.init.workerIndex} is not running (${this.state})`);
-    return this.control;
-  }
-
-  injectFault(fault: 'fail-next-datasync'): Promise<void> {
-    return this.control.injectFault(fault);
-  }
-
-  /** Kills the thread from outside, as a crash would; for fault tests. */
   async kill(): Promise<void> {
     await this.worker.terminate();
   }

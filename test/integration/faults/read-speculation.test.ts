@@ -43,8 +43,9 @@ test('a read whose asked replica is silently stopped is answered by the next one
       const started = performance.now();
       const read = await fetch(`${a.url}/v1/buckets/${bucket}/keys/${key}?r=2`);
       latencies.push(performance.now() - started);
-      t.is(read.status, 200);
-      t.is(await read.text(), `v-${key}`);
+      const body = await read.text();
+      t.is(read.status, 200, body);
+      t.is(body, `v-${key}`);
     }
     const elapsed = performance.now() - stoppedAt;
     t.log(`${keys.length} reads in ${elapsed.toFixed(0)} ms after the SIGSTOP; slowest ${Math.max(...latencies).toFixed(0)} ms`);
