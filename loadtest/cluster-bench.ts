@@ -9,7 +9,8 @@
 // Options (environment): BENCH_DURATION_S (5, per run), BENCH_RUNS (3, per workload; the row
 // shown is the run with the median throughput), BENCH_CONNECTIONS (48, over all three nodes:
 // 16 per node), BENCH_KEYS (10000), BENCH_VALUE_BYTES (100), BENCH_WORKERS (1 per node),
-// BENCH_PARTITIONS (64), BENCH_DURABILITY (fsync), BENCH_PB_CONNECTIONS_PER_NODE (4),
+// BENCH_VNODE_HOST (main-thread: three nodes share this box, which is the case the README
+// recommends it for; worker-threads for the default), BENCH_PARTITIONS (64), BENCH_DURABILITY (fsync), BENCH_PB_CONNECTIONS_PER_NODE (4),
 // BENCH_SYSTEMS (ringkv,etcd), BENCH_SEED (random; printed), BENCH_RINGKV_NODE_ARGS (flags for
 // node when it runs a ringkv node, space-separated: `--cpu-prof --cpu-prof-dir=/tmp/prof`),
 // BENCH_QUIET_WAIT_S (30: before each run, wait up to this long for a second in which other
@@ -31,6 +32,7 @@ interface Settings {
   readonly keyCount: number;
   readonly valueBytes: number;
   readonly workers: number;
+  readonly vnodeHost: string;
   readonly partitions: number;
   readonly durability: string;
   readonly pbConnectionsPerNode: number;
@@ -50,6 +52,12 @@ const requestTimeoutMs = 5_000;
 const benchBucketType = 'bench';
 const benchBucket = 'bench';
 
+function vnodeHostSetting(value: string | undefined): string {
+  const host = value ?? 'main-thread';
+  if (host !== 'main-thread' && host !== 'worker-threads') throw new TypeError(`BENCH_VNODE_HOST is main-thread or worker-threads (got ${host})`);
+  return host;
+}
+
 function settingsOf(env: NodeJS.ProcessEnv): Settings {
   const number = (name: string, fallback: number, min: number): number => {
     const n = Number(env[name] ?? fallback);
@@ -66,6 +74,7 @@ function settingsOf(env: NodeJS.ProcessEnv): Settings {
     keyCount: Math.floor(number('BENCH_KEYS', 10_000, 1)),
     valueBytes: Math.floor(number('BENCH_VALUE_BYTES', 100, 1)),
     workers: Math.floor(number('BENCH_WORKERS', 1, 1)),
+    vnodeHost: vnodeHostSetting(env['BENCH_VNODE_HOST']),
     partitions: Math.floor(number('BENCH_PARTITIONS', 64, 1)),
     durability: env['BENCH_DURABILITY'] ?? 'fsync',
     pbConnectionsPerNode: Math.floor(number('BENCH_PB_CONNECTIONS_PER_NODE', 4, 1)),
@@ -173,8 +182,8 @@ async function benchRingkv(settings: Settings, dir: string, registry: ChildRegis
   // siblings; last_write_wins is the setting for data overwritten without reading it first.
   writeFileSync(configFile, JSON.stringify({ bucketTypes: { [benchBucketType]: { lastWriteWins: true, allowMult: false } } }));
   const mainScript = join(new URL('.', import.meta.url).pathname, '../src/cli/main.js');
-  console.error(`bench: starting ${nodeCount} ringkv nodes (--workers ${settings.workers}, Q = ${settings.partitions}, durability ${settings.durability}) ...`);
-  const members = await startRingkvCluster({ registry, dir, mainScript, configFile, nodeCount, workers: settings.workers, partitions: settings.partitions, durability: settings.durability, nodeArgs: settings.ringkvNodeArgs });
+  console.error(`bench: starting ${nodeCount} ringkv nodes (--workers ${settings.workers}, --vnode-host ${settings.vnodeHost}, Q = ${settings.partitions}, durability ${settings.durability}) ...`);
+  const members = await startRingkvCluster({ registry, dir, mainScript, configFile, nodeCount, workers: settings.workers, vnodeHost: settings.vnodeHost, partitions: settings.partitions, durability: settings.durability, nodeArgs: settings.ringkvNodeArgs });
   const settledMs = await waitRingkvSettled(members, settings.partitions, settleTimeoutMs);
   console.error(`bench: ringkv cluster settled after ${settledMs} ms more: ${members.map((m) => `${m.name} http ${m.httpUrl} pb ${m.pbAddress}`).join(', ')}`);
 
@@ -280,7 +289,7 @@ function printReport(settings: Settings, rows: readonly Row[], etcd: string | un
   console.log(
     `workload: ${nodeCount} nodes/members on loopback, ${settings.connections} connections over the ${nodeCount} (${settings.connections / nodeCount} each), ` +
       `${settings.keyCount} keys (uniform), ${settings.valueBytes}-byte values, ${settings.durationS} s per run, ${settings.runs} runs per workload (row = median-throughput run); ` +
-      `ringkv --workers ${settings.workers}, Q = ${settings.partitions}, N = 3, durability ${settings.durability}; PB: ${settings.pbConnectionsPerNode} connections per node, ${settings.connections} requests in flight; seed ${settings.seed}\n`,
+      `ringkv --workers ${settings.workers} --vnode-host ${settings.vnodeHost}, Q = ${settings.partitions}, N = 3, durability ${settings.durability}; PB: ${settings.pbConnectionsPerNode} connections per node, ${settings.connections} requests in flight; seed ${settings.seed}\n`,
   );
   console.log('| system | protocol | workload | ops/s | runs (ops/s) | p50 ms | p99 ms | p99.9 ms | errors | CPU % servers | CPU % load gen. | CPU % outside |');
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');

@@ -89,6 +89,8 @@ export interface RingkvClusterOptions {
   readonly configFile: string;
   readonly nodeCount: number;
   readonly workers: number;
+  /** `--vnode-host`: worker-threads or main-thread. */
+  readonly vnodeHost: string;
   readonly partitions: number;
   readonly durability: string;
   /** Flags for node itself, before the script (for example `--cpu-prof --cpu-prof-dir=DIR`). */
@@ -113,6 +115,7 @@ export async function startRingkvCluster(options: RingkvClusterOptions): Promise
       '--resp-port', '0',
       '--peer-port', String(peerPort),
       '--workers', String(options.workers),
+      '--vnode-host', options.vnodeHost,
       '--partitions', String(options.partitions),
       '--durability', options.durability,
       '--log-level', 'warn',

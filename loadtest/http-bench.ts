@@ -3,7 +3,8 @@
 // directory) and, in the same run, against the plain in-memory node:http ceiling. Prints
 // requests/s and p50/p99/p99.9 for each, and the ratios the targets are stated in.
 // Options (environment): BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_KEYS (10000),
-// BENCH_VALUE_BYTES (100), BENCH_DURABILITY (fsync), BENCH_WORKERS (node default).
+// BENCH_VALUE_BYTES (100), BENCH_DURABILITY (fsync), BENCH_WORKERS (node default),
+// BENCH_VNODE_HOST (node default: worker-threads).
 
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -113,10 +114,11 @@ async function main(): Promise<void> {
       await stopChild(baseline.child);
     }
     const workers = process.env['BENCH_WORKERS'];
+    const vnodeHost = process.env['BENCH_VNODE_HOST'];
     const configFile = join(dataDir, 'bench-config.json');
     await writeFile(configFile, JSON.stringify(benchBucketTypes));
     const node = await startChild(
-      [join(here, '../src/cli/main.js'), 'start', '--config', configFile, '--data-dir', join(dataDir, 'data'), '--http-port', String(await freePort()), '--pb-port', '0', '--resp-port', '0', '--durability', durability, '--log-level', 'warn', ...(workers ? ['--workers', workers] : [])],
+      [join(here, '../src/cli/main.js'), 'start', '--config', configFile, '--data-dir', join(dataDir, 'data'), '--http-port', String(await freePort()), '--pb-port', '0', '--resp-port', '0', '--durability', durability, '--log-level', 'warn', ...(workers ? ['--workers', workers] : []), ...(vnodeHost ? ['--vnode-host', vnodeHost] : [])],
       { RINGKV_LOG_FORMAT: 'json' },
     );
     try {

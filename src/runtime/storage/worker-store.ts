@@ -257,7 +257,9 @@ export class WorkerStore {
   /** The newest value of `key`, pending writes included; a copy the caller may keep. */
   get(partition: number, key: Uint8Array): Uint8Array | undefined {
     this.assertUsable();
-    const pending = this.overlay.get(partition)?.get(keyString(key));
+    const overlay = this.overlay.get(partition);
+    // Most reads find nothing pending for their partition: no map key to build then.
+    const pending = overlay === undefined || overlay.size === 0 ? undefined : overlay.get(keyString(key));
     if (pending !== undefined) return pending.value === undefined ? undefined : Buffer.from(pending.value);
     return this.lmdb.get(partition, Buffer.from(key.buffer, key.byteOffset, key.byteLength));
   }
@@ -265,7 +267,8 @@ export class WorkerStore {
   /** LSN of the not-yet-durable write that get() reflects for this key, or 0 when it is durable. */
   pendingLsnOf(partition: number, key: Uint8Array): number {
     this.assertUsable();
-    return this.overlay.get(partition)?.get(keyString(key))?.lsn ?? 0;
+    const overlay = this.overlay.get(partition);
+    return overlay === undefined || overlay.size === 0 ? 0 : (overlay.get(keyString(key))?.lsn ?? 0);
   }
 
   /** Logs a put and returns its LSN; it is durable once durableLsn reaches that LSN. */
