@@ -7,8 +7,12 @@ export interface VnodeStoragePort {
   get(partition: number, key: Uint8Array): Uint8Array | undefined;
   /** The LSN that must be durable before what `get` returns may be shown to a client (0 if it is). */
   pendingLsnOf(partition: number, key: Uint8Array): number;
-  /** Appends a write and returns its LSN; it is durable once the host reports that LSN durable. */
-  put(partition: number, key: Uint8Array, value: Uint8Array): number;
+  /**
+   * Appends a write and returns its LSN; it is durable once the host reports that LSN durable.
+   * `decoded`, when given, is exactly what `value` decodes to: the host may use it instead of
+   * decoding the bytes again (the anti-entropy trees hash each write's version).
+   */
+  put(partition: number, key: Uint8Array, value: Uint8Array, decoded?: KvObject): number;
   /** Appends the removal of a key and returns its LSN, durable like a put's. */
   remove(partition: number, key: Uint8Array): number;
   /** Every key and value of the partition, pending writes included, in key order. */
@@ -16,6 +20,7 @@ export interface VnodeStoragePort {
 }
 
 import type { VnodeReply, VnodeRequest } from '../src/core/messages.js';
+import type { KvObject } from '../src/core/object.js';
 
 /** Delivers vnode requests to whichever host owns the partition; replies come back by callback. */
 export interface VnodeRouter {

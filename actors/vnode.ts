@@ -3,7 +3,7 @@
 // host may send it. It never sends a reply for a write that is not durable, and never shows a
 // reader a value that is not durable yet (a dirty read could be lost in a crash).
 
-import { applyPut, applyReplicate, listedItem } from '../src/core/vnode.js';
+import { applyPut, applyReplicateDecoded, listedItem } from '../src/core/vnode.js';
 import { assertNever } from '../src/core/errors.js';
 import type { VnodeReply, VnodeRequest } from '../src/core/messages.js';
 import { decodeObject } from '../src/core/codec.js';
@@ -88,9 +88,13 @@ export class VnodeActor {
         return { early: [], reply: { type: 'VnodeGetReply', requestId, partition, object }, durableLsn: this.storage.pendingLsnOf(partition, storageKey) };
       }
       case 'VnodePut': {
-        const applied = applyPut(this.storage.get(partition, storageKey), request, this.actorId, this.removedKeyFloor);
+        const current = this.storage.get(partition, storageKey);
+        const applied = applyPut(current, request, this.actorId, this.removedKeyFloor);
         if (!applied.ok) return { early: [], reply: { type: 'VnodeFailed', requestId, partition, error: applied.error }, durableLsn: 0 };
-        const lsn = this.storage.put(partition, storageKey, applied.value.bytes);
+        // Bytes other than the stored ones were encoded from applied.value.object; the stored ones
+        // come back when this vnode already holds the write, with expired siblings left out of the object.
+        const exact = applied.value.bytes === current ? undefined : applied.value.object;
+        const lsn = this.storage.put(partition, storageKey, applied.value.bytes, exact);
         return {
           early: [{ type: 'VnodePutApplied', requestId, partition, object: applied.value.bytes }],
           reply: { type: 'VnodePutReply', requestId, partition },
@@ -115,8 +119,8 @@ export class VnodeActor {
    * as the only holder of the value that write superseded, and anti-entropy would spread it back.
    */
   private replicate(requestId: number, partition: number, storageKey: Uint8Array, object: Uint8Array): VnodeOutcome {
-    const merged = applyReplicate(this.storage.get(partition, storageKey), object);
-    const lsn = merged === undefined ? this.storage.pendingLsnOf(partition, storageKey) : this.storage.put(partition, storageKey, merged);
+    const merged = applyReplicateDecoded(this.storage.get(partition, storageKey), object);
+    const lsn = merged === undefined ? this.storage.pendingLsnOf(partition, storageKey) : this.storage.put(partition, storageKey, merged.bytes, merged.object);
     return { early: [], reply: { type: 'VnodeReplicateReply', requestId, partition, changed: merged !== undefined }, durableLsn: lsn };
   }
 

@@ -118,13 +118,18 @@ export function writeWarnings(object: KvObject, bytes: number, bounds: { readonl
  * size or siblings: repair must not be blocked by client-facing limits.
  */
 export function applyReplicate(current: Uint8Array | undefined, incoming: Uint8Array): Uint8Array | undefined {
+  return applyReplicateDecoded(current, incoming)?.bytes;
+}
+
+/** applyReplicate, with the object the returned bytes encode (exactly: `bytes` decode to `object`). */
+export function applyReplicateDecoded(current: Uint8Array | undefined, incoming: Uint8Array): Applied | undefined {
   const theirs = decodeObject(incoming);
-  if (current === undefined) return incoming;
+  if (current === undefined) return { object: theirs, bytes: incoming };
   const mine = decodeObject(current);
   const merged = mergeObjects(mine, theirs);
   if (sameVersion(merged, mine)) return undefined;
-  if (sameVersion(merged, theirs)) return incoming;
-  return encodeObject(merged);
+  if (sameVersion(merged, theirs)) return { object: theirs, bytes: incoming };
+  return { object: merged, bytes: encodeObject(merged) };
 }
 
 /**

@@ -9,6 +9,7 @@ import { type ExchangeAnswer, type ExchangeFailureReason, type ExchangeRequest, 
 import { DecodeError, decodeObject, decodeStorageKey } from '../../core/codec.js';
 import { MerkleTree, hashObjectVersion } from '../../core/merkle.js';
 import { partitionOf } from '../../core/ring.js';
+import type { KvObject } from '../../core/object.js';
 import type { TreesConfig, TreesState, VnodeTreesStats } from './protocol.js';
 
 /** What a rebuild reads: a partition's stored objects in key order, pending writes included. */
@@ -142,13 +143,14 @@ export class VnodeTrees {
   /**
    * Records what the vnode now stores under `key` (undefined: nothing). Called after every
    * write and removal the worker applies. A pending vnode is skipped: its rebuild reads it all.
+   * `decoded`, when given, is exactly what `value` decodes to, and is hashed instead of decoding it.
    */
-  onWrite(partition: number, key: Uint8Array, value: Uint8Array | undefined): void {
+  onWrite(partition: number, key: Uint8Array, value: Uint8Array | undefined, decoded?: KvObject): void {
     const vnode = this.tracked.get(partition);
     if (vnode === undefined || vnode.state === 'pending' || key.length === 0 || key[0] === 0) return;
     const tree = this.treeOf(vnode, partition, key);
     if (tree === undefined) return;
-    const hash = value === undefined ? undefined : this.hashOf(vnode, value);
+    const hash = value === undefined ? undefined : decoded !== undefined ? hashObjectVersion(decoded) : this.hashOf(vnode, value);
     tree.update(key, hash);
   }
 
