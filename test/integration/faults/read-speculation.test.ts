@@ -25,11 +25,15 @@ test('a read whose asked replica is silently stopped is answered by the next one
     const [a, , c] = nodes as [ClusterNodeProcess, ClusterNodeProcess, ClusterNodeProcess];
     const ring = (await (await fetch(`${a.url}/v1/cluster/ring`)).json()) as { owners: { owner: string }[] };
     const owners = ring.owners.map((o) => o.owner);
-    // Keys for which a read through a asks a's own replica and then c's (preference order).
+    // Keys for which a read through a asks a's own replica and then c's (preference order), and
+    // whose third replica is on b. With exactly three nodes and Q not divisible by three, the
+    // preference lists that wrap from partition Q − 1 to 0 hold one node twice
+    // (docs/ring-and-claim.md); for a key with two replicas on c, no third node could answer
+    // before c is suspected. Which lists those are depends on the order the joins were planned in.
     const keys: string[] = [];
     for (let i = 0; keys.length < 8; i++) {
       const replicas = preferencePartitions(partitionOf(storageKeyOf(`spec-${i}`), partitions), 3, partitions).map((p) => owners[p]!);
-      if (replicas.filter((n) => n !== a.name)[0] === c.name) keys.push(`spec-${i}`);
+      if (new Set(replicas).size === 3 && replicas.filter((n) => n !== a.name)[0] === c.name) keys.push(`spec-${i}`);
     }
     for (const key of keys) {
       const put = await fetch(`${a.url}/v1/buckets/${bucket}/keys/${key}?w=all`, { method: 'PUT', body: `v-${key}`, headers: { 'content-type': 'text/plain' } });
