@@ -3,7 +3,9 @@
 // transaction renewed after each commit. LMDB's own syncing is off: the WAL is the durability,
 // and a checkpoint calls sync(). One thread opens and closes an environment, never two.
 
+import { closeSync, fdatasync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { assert } from '../../core/errors.js';
 import type { WalRecord } from './wal-record.js';
 
@@ -11,8 +13,8 @@ type LmdbModule = typeof import('node-lmdb');
 type Env = InstanceType<LmdbModule['Env']>;
 type Dbi = ReturnType<Env['openDbi']>;
 type Txn = ReturnType<Env['beginTxn']>;
-/** node-lmdb has env.sync(callback) (mdb_env_sync with force) but its typings omit it. */
-type EnvWithSync = Env & { sync(callback: (error: Error | null) => void): void };
+/** node-lmdb has env.copy(path, compact, callback) but its typings omit it. */
+type EnvWithCopy = Env & { copy(path: string, compact: boolean, callback: (error: Error | null) => void): void };
 
 const lmdb = createRequire(import.meta.url)('node-lmdb') as LmdbModule;
 const keyIsBuffer = { keyIsBuffer: true } as const;
@@ -32,16 +34,21 @@ export class LmdbStore {
   private readTxnReset = false;
   private closed = false;
 
-  private constructor(private readonly env: EnvWithSync, private readonly maxDbs: number) {
+  private constructor(
+    private readonly env: EnvWithCopy,
+    private readonly maxDbs: number,
+    /** The environment's data file, opened read-only, for sync(). */
+    private readonly dataFd: number,
+  ) {
     this.readTxn = env.beginTxn({ readOnly: true });
   }
 
   /** Opens (creating if needed) the environment in `dir`, which must exist. */
   static open(dir: string, partitions: readonly number[], mapSizeBytes: number, maxDbs: number): LmdbStore {
     assert(partitions.length <= maxDbs, `${partitions.length} partitions exceed maxDbs ${maxDbs}`);
-    const env = new lmdb.Env() as EnvWithSync;
+    const env = new lmdb.Env() as EnvWithCopy;
     env.open({ path: dir, mapSize: mapSizeBytes, maxDbs, noSync: true });
-    const store = new LmdbStore(env, maxDbs);
+    const store = new LmdbStore(env, maxDbs, openSync(join(dir, 'data.mdb'), 'r'));
     for (const partition of partitions) store.openPartition(partition);
     return store;
   }
@@ -133,10 +140,18 @@ export class LmdbStore {
     return this.dbi(partition).stat(this.freshReadTxn()).entryCount;
   }
 
-  /** Flushes every committed transaction to disk (mdb_env_sync, on the libuv thread pool). */
+  /**
+   * Flushes every committed transaction to disk: fdatasync of the data file, on the libuv thread
+   * pool. That is what mdb_env_sync(force) does for an environment like this one (no WRITEMAP:
+   * commits pwrite() their pages, so flushing the file's dirty pages is the whole of it). It is
+   * called through Node, not through node-lmdb's env.sync: that one completes on a Nan
+   * AsyncWorker, and a worker thread terminated while it was in flight crashed the whole
+   * process when it completed (SIGSEGV in HandleScope, seen on forced exits).
+   */
   sync(): Promise<void> {
+    assert(!this.closed, 'LMDB used after close');
     return new Promise((resolve, reject) => {
-      this.env.sync((error) => (error ? reject(error) : resolve()));
+      fdatasync(this.dataFd, (error) => (error ? reject(error) : resolve()));
     });
   }
 
@@ -147,13 +162,14 @@ export class LmdbStore {
     });
   }
 
-  /** Must not be called while sync() or copyTo() is running: those use the environment natively. */
+  /** Must not be called while sync() or copyTo() is running. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.readTxn.abort();
     for (const dbi of this.dbis.values()) dbi.close();
     this.env.close();
+    closeSync(this.dataFd);
   }
 
   private dbi(partition: number): Dbi {

@@ -37,6 +37,8 @@ export class Supervisor implements VnodeRouter {
   private readonly handles: HostHandle[] = [];
   private readonly ownerOf: number[] = [];
   private restartHistory: readonly number[] = [];
+  /** Until every host has started once, a host's death fails the start instead of being restarted. */
+  private started = false;
   private stopping = false;
   restarts = 0;
 
@@ -59,6 +61,7 @@ export class Supervisor implements VnodeRouter {
   async start(): Promise<void> {
     for (let i = 0; i < this.options.workers; i++) this.handles[i] = this.spawn(i);
     const reports = await Promise.all(this.handles.map((h) => h.ready));
+    this.started = true;
     reports.forEach((recovery, index) => this.options.log.info({ worker: index, recovery }, 'vnode host ready'));
   }
 
@@ -76,7 +79,8 @@ export class Supervisor implements VnodeRouter {
   }
 
   private onWorkerExit(index: number, handle: HostHandle, error: Error): void {
-    if (this.stopping || this.handles[index] !== handle) return;
+    // A host that cannot start (a damaged store, say) would fail again: the start fails with its reason.
+    if (this.stopping || !this.started || this.handles[index] !== handle) return;
     const decision = decideRestart(this.restartHistory, Date.now(), this.options.intensity);
     this.restartHistory = decision.history;
     if (decision.action === 'escalate') {

@@ -174,9 +174,13 @@ export class WorkerHandle extends HostHandle {
   private outbox: VnodeRequest[] = [];
   private flushScheduled = false;
   readonly ready: Promise<RecoveryReport>;
+  /** Settles when the thread has died or exited. */
+  private readonly gone: Promise<void>;
+  private markGone!: () => void;
 
   constructor(init: WorkerInit, inflightMax: number, events: WorkerHandleEvents) {
     super(init, inflightMax, events);
+    this.gone = new Promise((resolve) => (this.markGone = resolve));
     const channel = new MessageChannel();
     this.worker = new Worker(new URL('./worker.js', import.meta.url), {
       workerData: { init, controlPort: channel.port2 },
@@ -197,6 +201,7 @@ export class WorkerHandle extends HostHandle {
         }
       });
       const died = (error: Error): void => {
+        this.markGone();
         if (this.state === 'dead') return;
         const wasStarting = this.state === 'starting';
         this.state = 'dead';
@@ -236,9 +241,16 @@ export class WorkerHandle extends HostHandle {
 
   async close(): Promise<void> {
     if (this.state === 'dead') return;
+    if (this.state === 'starting') {
+      // Nothing was acknowledged through it yet; stopping it mid-recovery is a crash recovery redoes.
+      this.state = 'dead';
+      await this.worker.terminate();
+      return;
+    }
     this.flush();
     this.state = 'closing';
-    await this.control.close();
+    // A worker that dies while closing never answers the close: its death ends the wait.
+    await Promise.race([this.control.close(), this.gone]);
     this.state = 'dead';
     await this.worker.terminate();
   }

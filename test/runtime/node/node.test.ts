@@ -207,6 +207,23 @@ for (const vnodeHost of ['worker-threads', 'main-thread'] as const) {
     }
   });
 
+  test(`a damaged store fails the start with its reason: no restart loop, no hang, the lock released${suffix}`, async (t) => {
+    const { writeFile } = await import('node:fs/promises');
+    const first = await start({ workers: 1 });
+    try {
+      t.true((await first.node.kv.put({ key: key('k'), context: undefined, content: content('v') })).ok);
+      await first.node.stop('damage');
+      await writeFile(`${first.dataDir}/worker-0/lmdb/data.mdb`, Buffer.alloc(8192, 0xab));
+      const log = createLogger({ level: 'silent', name: 't', format: 'json' });
+      const config = loadConfig({ flags: { dataDir: first.dataDir, workers: 1, partitions: 16, httpPort: 0, pbPort: 0, respPort: 0, vnodeHost }, env: {} });
+      await t.throwsAsync(startNode(config, log), { message: /the vnode hosts failed to start: MDB_INVALID/ });
+      // Again: the same reason, not "in use by process" (the failed start released the lock).
+      await t.throwsAsync(startNode(config, log), { message: /the vnode hosts failed to start: MDB_INVALID/ });
+    } finally {
+      await first.cleanup();
+    }
+  });
+
   test(`a vnode whose data was wiped takes a fresh causal identity${suffix}`, async (t) => {
     const { rm } = await import('node:fs/promises');
     let current = await start({ workers: 1 });
