@@ -3,7 +3,7 @@
 // transaction renewed after each commit. LMDB's own syncing is off: the WAL is the durability,
 // and a checkpoint calls sync(). One thread opens and closes an environment, never two.
 
-import { closeSync, fdatasync, openSync } from 'node:fs';
+import { closeSync, fsync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { assert } from '../../core/errors.js';
@@ -141,17 +141,18 @@ export class LmdbStore {
   }
 
   /**
-   * Flushes every committed transaction to disk: fdatasync of the data file, on the libuv thread
+   * Flushes every committed transaction to disk: fsync of the data file, on the libuv thread
    * pool. That is what mdb_env_sync(force) does for an environment like this one (no WRITEMAP:
-   * commits pwrite() their pages, so flushing the file's dirty pages is the whole of it). It is
-   * called through Node, not through node-lmdb's env.sync: that one completes on a Nan
-   * AsyncWorker, and a worker thread terminated while it was in flight crashed the whole
-   * process when it completed (SIGSEGV in HandleScope, seen on forced exits).
+   * commits pwrite() their pages, so flushing the file is the whole of it; LMDB uses fdatasync
+   * on kernels from 3.6 and fsync before, and fsync is right on both). It is called through
+   * Node, not through node-lmdb's env.sync: that one completes on a Nan AsyncWorker, and a
+   * worker thread terminated while it was in flight crashed the whole process when it completed
+   * (SIGSEGV in HandleScope, seen on forced exits; test/runtime/storage/lmdb-sync.test.ts).
    */
   sync(): Promise<void> {
     assert(!this.closed, 'LMDB used after close');
     return new Promise((resolve, reject) => {
-      fdatasync(this.dataFd, (error) => (error ? reject(error) : resolve()));
+      fsync(this.dataFd, (error) => (error ? reject(error) : resolve()));
     });
   }
 
