@@ -186,6 +186,8 @@ export class MerkleTree {
   private freeSlots: number[] = [];
   private slotsUsedMax = 0;
   private keys = 0;
+  /** Segments holding a key (kept as it changes: stats are read every second, 4096 segments a tree). */
+  private nonEmpty = 0;
   private updates = 0;
   private nodeWrites = 0;
   private readonly shift: number;
@@ -242,14 +244,21 @@ export class MerkleTree {
       }
     }
     this.slotHashes[slot] = hash;
-    if (map === undefined) this.segmentMaps[segment] = new Map([[name, slot]]);
-    else map.set(name, slot);
+    if (map === undefined) {
+      this.segmentMaps[segment] = new Map([[name, slot]]);
+      this.nonEmpty++;
+    } else {
+      map.set(name, slot);
+    }
     this.keys++;
   }
 
   private remove(segment: number, map: Map<string, number>, name: string, slot: number): void {
     map.delete(name);
-    if (map.size === 0) this.segmentMaps[segment] = undefined;
+    if (map.size === 0) {
+      this.segmentMaps[segment] = undefined;
+      this.nonEmpty--;
+    }
     this.freeSlots.push(slot);
     this.keys--;
   }
@@ -312,6 +321,7 @@ export class MerkleTree {
     this.freeSlots = [];
     this.slotsUsedMax = 0;
     this.keys = 0;
+    this.nonEmpty = 0;
   }
 
   stats(): MerkleTreeStats {
@@ -320,7 +330,7 @@ export class MerkleTree {
       segments: this.shape.segments,
       width: this.shape.width,
       depth: this.depth,
-      nonEmptySegments: this.segmentMaps.filter((m) => m !== undefined).length,
+      nonEmptySegments: this.nonEmpty,
       root: this.rootHex(),
       updates: this.updates,
       nodeWrites: this.nodeWrites,
