@@ -238,8 +238,13 @@ function localPrimariesFirst(preferenceList: readonly number[], fallbacks: Reado
  * remote ones, otherwise in preference-list order.
  */
 function askingOrder(preferenceList: readonly number[], fallbacks: ReadonlySet<number>, isLocal: (partition: number) => boolean): number[] {
-  const rank = (p: number): number => (fallbacks.has(p) ? 2 : 0) + (isLocal(p) ? 0 : 1);
-  return preferenceList.map((partition, index) => ({ partition, index })).sort((a, b) => rank(a.partition) - rank(b.partition) || a.index - b.index).map((x) => x.partition);
+  // A stable sort by rank, done as one pass per rank: on every read, and lists are n_val long.
+  const ranks = preferenceList.map((p) => (fallbacks.has(p) ? 2 : 0) + (isLocal(p) ? 0 : 1));
+  const order: number[] = [];
+  for (let rank = 0; rank < 4; rank++) {
+    for (let i = 0; i < preferenceList.length; i++) if (ranks[i] === rank) order.push(preferenceList[i]!);
+  }
+  return order;
 }
 
 /**
@@ -287,7 +292,7 @@ export class GetCoordinator {
     private readonly nowMs = 0,
     private readonly fanout: ReadFanout = askAll,
   ) {
-    this.primaries = preferenceList.filter((p) => !fallbacks.has(p)).length;
+    this.primaries = fallbacks.size === 0 ? preferenceList.length : preferenceList.filter((p) => !fallbacks.has(p)).length;
     this.askOrder = fanout.first === 'all' ? preferenceList : askingOrder(preferenceList, fallbacks, fanout.isLocal);
   }
 
