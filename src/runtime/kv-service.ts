@@ -54,7 +54,6 @@ export interface KvServiceDeps {
   readonly monotonicUs: () => number;
 }
 
-const textEncoder = new TextEncoder();
 /** LMDB's key size limit, less one byte of headroom. */
 const storageKeyBytesMax = 510;
 
@@ -297,9 +296,10 @@ export class KvNodeService implements KvService {
   private checkContent(content: NewContent): Result<never> | undefined {
     const { maxValueBytes, maxContentTypeBytes, maxUserMetaBytes } = this.deps.limits;
     if (content.value.length > maxValueBytes) return fail('value_too_large', `the value is ${content.value.length} bytes, the limit is ${maxValueBytes}`);
-    if (textEncoder.encode(content.contentType).length > maxContentTypeBytes) return fail('invalid_request', `the content type is longer than ${maxContentTypeBytes} bytes`);
+    // UTF-8 lengths without encoding the text (an encode allocated an array for each, on every write).
+    if (Buffer.byteLength(content.contentType, 'utf8') > maxContentTypeBytes) return fail('invalid_request', `the content type is longer than ${maxContentTypeBytes} bytes`);
     let metaBytes = 0;
-    for (const m of content.userMeta) metaBytes += textEncoder.encode(m.key).length + textEncoder.encode(m.value).length;
+    for (const m of content.userMeta) metaBytes += Buffer.byteLength(m.key, 'utf8') + Buffer.byteLength(m.value, 'utf8');
     if (metaBytes > maxUserMetaBytes) return fail('invalid_request', `user metadata is ${metaBytes} bytes, the limit is ${maxUserMetaBytes}`);
     return undefined;
   }

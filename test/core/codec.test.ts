@@ -73,3 +73,27 @@ test('writers reuse one spare buffer, yet every encoding is its own copy, small 
     { numRuns: 60 },
   );
 });
+
+test('strings are written as their UTF-8 bytes, ASCII in place or through the encoder', (t) => {
+  const arbText = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 300 }),
+    fc.string({ unit: 'grapheme-ascii', maxLength: 300 }),
+    fc.string({ unit: 'binary-ascii', minLength: 250, maxLength: 270 }),
+  );
+  fc.assert(
+    fc.property(arbText, arbText, (type, contentType) => {
+      const key = { type, bucket: Uint8Array.of(1), key: Uint8Array.of(2) };
+      const bytes = encodeStorageKey(key);
+      const utf8 = new TextEncoder().encode(type);
+      // The type's length prefix (one or two varint bytes), then its UTF-8 bytes.
+      const prefix = utf8.length < 0x80 ? 1 : 2;
+      t.deepEqual(bytes.subarray(prefix, prefix + utf8.length), utf8);
+      t.is(decodeStorageKey(bytes).type, type);
+      const object = encodeObject({ vv: [{ actor: 'a', counter: 1 }], siblings: [{ dot: { actor: 'a', counter: 1 }, deleted: false, lastModifiedMs: 1, contentType, userMeta: [{ key: type, value: contentType }], value: new Uint8Array(0) }] });
+      const decoded = decodeObject(object).siblings[0]!;
+      t.is(decoded.contentType, contentType);
+      t.deepEqual(decoded.userMeta, [{ key: type, value: contentType }]);
+    }),
+    { numRuns: 300 },
+  );
+});

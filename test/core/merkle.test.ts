@@ -187,3 +187,19 @@ test('a 100k-key tree builds, reports its stats, and keeps its segments balanced
   const again = buildTree(Array.from({ length: 100_000 }, (_, j) => 99_999 - j).map((i) => ({ key: keyOf(i), hash: i * 7919 })));
   t.is(again.rootHex(), tree.rootHex());
 });
+
+test('the version hash is pinned: nodes of different builds compare it, so its words and seeds never change', (t) => {
+  const objects = [
+    { vv: [], siblings: [] },
+    { vv: [{ actor: 'A', counter: 1 }], siblings: [{ dot: { actor: 'A', counter: 1 } }] },
+    {
+      vv: [{ actor: 'abcdefghijkl', counter: 2 ** 40 + 7 }, { actor: 'xyz', counter: 3 }],
+      siblings: [{ dot: { actor: 'xyz', counter: 3 } }, { dot: { actor: 'abcdefghijkl', counter: 2 ** 40 + 7 } }],
+    },
+  ];
+  // Only the fields the hash reads; the values were computed by the first implementation.
+  t.deepEqual(
+    objects.map((o) => hashObjectVersion(o as unknown as Parameters<typeof hashObjectVersion>[0])),
+    [7625937804223410, 3054671581023404, 8704331605427765],
+  );
+});

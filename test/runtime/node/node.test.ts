@@ -161,6 +161,29 @@ for (const vnodeHost of ['worker-threads', 'main-thread'] as const) {
     }
   });
 
+  test(`content type and user metadata limits count UTF-8 bytes; nothing is written past them${suffix}`, async (t) => {
+    const { node, cleanup } = await start({ maxContentTypeBytes: 20, maxUserMetaBytes: 30 });
+    try {
+      const kv = node.kv;
+      const put = (name: string, contentType: string, userMeta: { key: string; value: string }[]) => kv.put({ key: key(name), context: undefined, content: { value: bytes('v'), contentType, userMeta } });
+      // 'é' is two bytes, '€' three: ten of the first fit in 20 bytes, seven of the second do not.
+      t.true((await put('ct-ok', 'é'.repeat(10), [])).ok);
+      const long = await put('ct-long', '€'.repeat(7), []);
+      t.false(long.ok);
+      if (!long.ok) t.is(long.error.code, 'invalid_request');
+      t.true((await put('meta-ok', 'text/plain', [{ key: 'k', value: '€'.repeat(9) }])).ok, '1 + 27 bytes');
+      const meta = await put('meta-long', 'text/plain', [{ key: 'kk', value: '€'.repeat(10) }]);
+      t.false(meta.ok, '2 + 30 bytes');
+      if (!meta.ok) t.regex(meta.error.message, /user metadata is 32 bytes, the limit is 30/);
+      for (const name of ['ct-long', 'meta-long']) {
+        const read = await kv.get({ key: key(name), r: 'all' });
+        t.true(read.ok && !read.value.found, `${name} was not written`);
+      }
+    } finally {
+      await cleanup();
+    }
+  });
+
   test(`too many siblings is refused with a clear error and writes nothing${suffix}`, async (t) => {
     const { node, cleanup } = await start({ maxSiblings: 3 });
     try {
