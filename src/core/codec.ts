@@ -125,6 +125,22 @@ export class Writer {
   }
 }
 
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch {
+    throw new DecodeError('invalid utf-8');
+  }
+}
+
+// The decoded-string cache of Reader.string: direct-mapped, each slot the bytes of one string
+// (its length in internLengths; 255 marks an empty slot) and the string they decode to.
+const internBytesMax = 48;
+const internSlots = 512;
+const internBytes = new Uint8Array(internSlots * internBytesMax);
+const internLengths = new Uint8Array(internSlots).fill(255);
+const internStrings: (string | undefined)[] = new Array<string | undefined>(internSlots).fill(undefined);
+
 export class Reader {
   private offset = 0;
   private readonly view: DataView;
@@ -173,13 +189,37 @@ export class Reader {
     return out;
   }
 
+  /**
+   * A length-prefixed UTF-8 string. Short ones (actor ids, content types, bucket type names:
+   * the same few, over and over) come from a small cache keyed by their bytes, which saves the
+   * view, the decode and the string that decoding them cost on every object read.
+   */
   string(): string {
-    try {
-      return utf8Decoder.decode(this.bytes());
-    } catch (error) {
-      if (error instanceof DecodeError) throw error;
-      throw new DecodeError('invalid utf-8');
+    const length = this.varint();
+    this.need(length);
+    const start = this.offset;
+    this.offset += length;
+    if (length > internBytesMax) return decodeUtf8(this.input.subarray(start, start + length));
+    const input = this.input;
+    let hash = length;
+    for (let i = start; i < start + length; i++) hash = (Math.imul(hash, 31) + input[i]!) | 0;
+    const slot = (hash ^ (hash >>> 11)) & (internSlots - 1);
+    const at = slot * internBytesMax;
+    if (internLengths[slot] === length) {
+      let same = true;
+      for (let i = 0; i < length; i++) {
+        if (internBytes[at + i] !== input[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return internStrings[slot]!;
     }
+    const text = decodeUtf8(input.subarray(start, start + length));
+    internBytes.set(input.subarray(start, start + length), at);
+    internLengths[slot] = length;
+    internStrings[slot] = text;
+    return text;
   }
 
   /** A count that cannot exceed the bytes left (each item takes at least one byte). */

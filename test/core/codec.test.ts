@@ -97,3 +97,23 @@ test('strings are written as their UTF-8 bytes, ASCII in place or through the en
     { numRuns: 300 },
   );
 });
+
+test('short strings decode right through the decoded-string cache, colliding slots and invalid bytes included', (t) => {
+  // Far more distinct strings than the cache has slots, each decoded several times in an order
+  // that makes them evict one another; and an invalid one is refused every time, never cached.
+  const names = Array.from({ length: 3000 }, (_, i) => `type-${i.toString(36)}-${'é'.repeat(i % 5)}`);
+  const keys = names.map((type) => encodeStorageKey({ type, bucket: Uint8Array.of(1), key: Uint8Array.of(2) }));
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < names.length; i++) {
+      const j = (i * 7919 + round * 13) % names.length;
+      t.is(decodeStorageKey(keys[j]!).type, names[j]);
+    }
+  }
+  const valid = encodeStorageKey({ type: 'ab', bucket: Uint8Array.of(1), key: Uint8Array.of(2) });
+  const invalid = valid.slice();
+  invalid[1] = 0xff; // the type's first byte: not UTF-8
+  for (let i = 0; i < 3; i++) {
+    t.throws(() => decodeStorageKey(invalid), { instanceOf: DecodeError, message: 'invalid utf-8' });
+    t.is(decodeStorageKey(valid).type, 'ab');
+  }
+});
