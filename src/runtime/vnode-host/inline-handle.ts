@@ -28,6 +28,7 @@ function controlPlaneOf(control: WorkerControl): ControlPlane {
 export class InlineHandle extends HostHandle {
   private host: VnodeHost | undefined;
   private plane: ControlPlane | undefined;
+  private closed = false;
   readonly ready: Promise<RecoveryReport>;
 
   constructor(init: WorkerInit, inflightMax: number, events: WorkerHandleEvents, log: Logger) {
@@ -66,10 +67,16 @@ export class InlineHandle extends HostHandle {
   }
 
   async close(): Promise<void> {
-    if (this.state === 'dead' || this.host === undefined) return;
+    if (this.closed) return;
+    this.closed = true;
+    // A host still opening its store finishes first, so that nothing is left open behind the node.
+    await this.ready.catch(() => undefined);
     this.state = 'closing';
-    await this.host.control.close();
-    this.state = 'dead';
+    try {
+      await this.host?.control.close();
+    } finally {
+      this.state = 'dead';
+    }
   }
 
   kill(): Promise<void> {

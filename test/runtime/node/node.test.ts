@@ -231,17 +231,31 @@ for (const vnodeHost of ['worker-threads', 'main-thread'] as const) {
   });
 
   test(`a damaged store fails the start with its reason: no restart loop, no hang, the lock released${suffix}`, async (t) => {
-    const { writeFile } = await import('node:fs/promises');
-    const first = await start({ workers: 1 });
+    const { rm, writeFile } = await import('node:fs/promises');
+    const first = await start({ workers: 2 });
     try {
-      t.true((await first.node.kv.put({ key: key('k'), context: undefined, content: content('v') })).ok);
+      for (let i = 0; i < 20; i++) t.true((await first.node.kv.put({ key: key(`k${i}`), context: undefined, content: content(`v${i}`) })).ok);
       await first.node.stop('damage');
       await writeFile(`${first.dataDir}/worker-0/lmdb/data.mdb`, Buffer.alloc(8192, 0xab));
       const log = createLogger({ level: 'silent', name: 't', format: 'json' });
-      const config = loadConfig({ flags: { dataDir: first.dataDir, workers: 1, partitions: 16, httpPort: 0, pbPort: 0, respPort: 0, vnodeHost }, env: {} });
+      const config = loadConfig({ flags: { dataDir: first.dataDir, workers: 2, partitions: 16, httpPort: 0, pbPort: 0, respPort: 0, vnodeHost }, env: {} });
       await t.throwsAsync(startNode(config, log), { message: /the vnode hosts failed to start: MDB_INVALID/ });
       // Again: the same reason, not "in use by process" (the failed start released the lock).
       await t.throwsAsync(startNode(config, log), { message: /the vnode hosts failed to start: MDB_INVALID/ });
+      // The healthy host was closed behind the failed start: with the damaged store removed, the
+      // node starts on the same directory in the same process, and host 1's replicas still answer.
+      await rm(`${first.dataDir}/worker-0`, { recursive: true });
+      const node = await startNode(config, log);
+      try {
+        let found = 0;
+        for (let i = 0; i < 20; i++) {
+          const read = await node.kv.get({ key: key(`k${i}`), r: 1 });
+          if (read.ok && read.value.found) found++;
+        }
+        t.true(found > 0, 'values held by the healthy host are read back');
+      } finally {
+        await node.stop('done');
+      }
     } finally {
       await first.cleanup();
     }
