@@ -6,65 +6,28 @@ import test from 'ava';
 import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import type { ExchangeAnswer, ExchangeFailureReason, ExchangeRequest } from '../../../src/core/aae-exchange.js';
-import type { KvErrorCode } from '../../../src/core/errors.js';
-import type { VersionVector } from '../../../src/core/version-vector.js';
 import { PeerCodecError, decodePeerFrame, encodePeerFrame, encodePeerMessage } from '../../../src/runtime/peer/codec.js';
 import type { PeerMessage } from '../../../src/runtime/peer/messages.js';
 import { peerFrameType } from '../../../src/runtime/peer/schema.js';
 import { everyKind, normalize } from './helpers.js';
+import { vnodeMessageArbitraries } from '../vnode-messages.js';
 
 const arbBytes = fc.uint8Array({ maxLength: 24 });
 const arbString = fc.string({ unit: 'binary', maxLength: 10 });
 const arbInt = fc.oneof(fc.constantFrom(0, -1, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), fc.maxSafeInteger());
 const arbUint = fc.oneof(fc.constantFrom(0, Number.MAX_SAFE_INTEGER), fc.maxSafeNat());
 const arbUint32 = fc.oneof(fc.constantFrom(0, 0xffff_ffff), fc.maxSafeNat().map((n) => n % 2 ** 32));
-const arbVv: fc.Arbitrary<VersionVector> = fc
-  .uniqueArray(arbString, { maxLength: 4 })
-  .chain((actors) => fc.tuple(...actors.sort().map((actor) => arbUint.map((n) => ({ actor, counter: Math.max(1, n) })))));
-const errorCodes: KvErrorCode[] = [
-  'invalid_request', 'unknown_bucket_type', 'key_too_large', 'value_too_large', 'too_many_siblings', 'object_too_large', 'precondition_failed',
-  'overload', 'timeout', 'insufficient_vnodes', 'worker_unavailable', 'storage_failed', 'shutting_down',
-];
+const vnode = vnodeMessageArbitraries({ bytes: arbBytes, string: arbString, int: arbInt, uint: arbUint, uint32: arbUint32 });
 const header = { requestId: arbInt, partition: arbUint32 };
 
 const arbRequest = fc.oneof(
-  fc.record({ type: fc.constant('VnodeGet' as const), ...header, storageKey: arbBytes, fallback: fc.boolean() }, { requiredKeys: ['type', 'requestId', 'partition', 'storageKey'] }),
-  fc.record({
-    type: fc.constant('VnodePut' as const),
-    ...header,
-    storageKey: arbBytes,
-    context: arbVv,
-    content: fc.record({ value: arbBytes, contentType: arbString, userMeta: fc.array(fc.record({ key: arbString, value: arbString }), { maxLength: 3 }) }),
-    deleted: fc.boolean(),
-    nowMs: arbInt,
-    ifNoneMatch: fc.boolean(),
-    ifNotModified: fc.boolean(),
-    maxSiblings: arbUint32,
-    maxObjectBytes: arbUint,
-    lastWriteWins: fc.boolean(),
-    allowMult: fc.boolean(),
-    localReplicas: fc.array(arbUint32, { maxLength: 4 }),
-    op: fc.record({
-      datatype: fc.constantFrom('counter' as const, 'set' as const),
-      increment: arbInt,
-      adds: fc.array(arbBytes, { maxLength: 3 }),
-      removes: fc.array(arbBytes, { maxLength: 3 }),
-      context: fc.option(arbBytes, { nil: undefined }),
-    }),
-  }, { requiredKeys: ['type', 'requestId', 'partition', 'storageKey', 'context', 'content', 'deleted', 'nowMs', 'ifNoneMatch', 'ifNotModified', 'maxSiblings', 'lastWriteWins', 'allowMult', 'localReplicas'] }),
-  fc.record({ type: fc.constant('VnodeReplicate' as const), ...header, storageKey: arbBytes, object: arbBytes, fallback: fc.constant(true) }),
-  fc.record({ type: fc.constant('VnodeReplicate' as const), ...header, storageKey: arbBytes, object: arbBytes }),
+  vnode.get,
+  vnode.put,
+  vnode.replicate,
   fc.record({ type: fc.constant('VnodeList' as const), ...header, bucketType: arbString, bucket: fc.option(arbBytes, { nil: undefined }) }),
 );
 
-const arbReply = fc.oneof(
-  fc.record({ type: fc.constant('VnodeGetReply' as const), ...header, object: fc.option(arbBytes, { nil: undefined }) }),
-  fc.record({ type: fc.constant('VnodePutApplied' as const), ...header, object: arbBytes }),
-  fc.record({ type: fc.constant('VnodePutReply' as const), ...header }),
-  fc.record({ type: fc.constant('VnodeReplicateReply' as const), ...header, changed: fc.boolean() }, { requiredKeys: ['type', 'requestId', 'partition'] }),
-  fc.record({ type: fc.constant('VnodeListChunk' as const), ...header, items: fc.array(arbBytes, { maxLength: 4 }), done: fc.boolean() }),
-  fc.record({ type: fc.constant('VnodeFailed' as const), ...header, error: fc.record({ code: fc.constantFrom(...errorCodes), message: arbString }) }),
-);
+const arbReply = fc.oneof(vnode.reply, fc.record({ type: fc.constant('VnodeListChunk' as const), ...header, items: fc.array(arbBytes, { maxLength: 4 }), done: fc.boolean() }));
 
 const failureReasons: ExchangeFailureReason[] = ['unavailable', 'tree_not_ready', 'shape_mismatch', 'malformed', 'timeout'];
 const exchangeHeader = { exchangeId: arbInt, round: arbUint, side: fc.constantFrom('a' as const, 'b' as const) };

@@ -7,11 +7,11 @@ import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import type { KvErrorCode } from '../../../src/core/errors.js';
 import type { VnodeReply, VnodeRequest } from '../../../src/core/messages.js';
-import type { VersionVector } from '../../../src/core/version-vector.js';
 import { PeerCodecError, decodePeerFrame, decodePeerFrameReflect, encodePeerMessage, encodePeerMessageReflect } from '../../../src/runtime/peer/codec.js';
 import { decodeHotFrame, encodeHotMessage } from '../../../src/runtime/peer/hot-codec.js';
 import { kvErrorCodes } from '../../../src/core/errors.js';
 import type { PeerMessage } from '../../../src/runtime/peer/messages.js';
+import { barePut, vnodeMessageArbitraries } from '../vnode-messages.js';
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -27,26 +27,8 @@ const edgeInts = [
 ];
 const edgeUints = [0, 1, 127, 128, 2 ** 14, 2 ** 28 - 1, 2 ** 28, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 35, 2 ** 49, 2 ** 52, Number.MAX_SAFE_INTEGER];
 const edgeUint32s = [0, 127, 128, 2 ** 14, 2 ** 21, 2 ** 28, 2 ** 31, 0xffff_ffff];
-const errorCodes = kvErrorCodes;
 
-function basicPut(requestId: number): Extract<VnodeRequest, { type: 'VnodePut' }> {
-  return {
-    type: 'VnodePut',
-    requestId,
-    partition: 4,
-    storageKey: bytes('key'),
-    context: [],
-    content: { value: new Uint8Array(0), contentType: '', userMeta: [] },
-    deleted: false,
-    nowMs: 0,
-    ifNoneMatch: false,
-    ifNotModified: false,
-    maxSiblings: 0,
-    lastWriteWins: false,
-    allowMult: false,
-    localReplicas: [],
-  };
-}
+const basicPut = (requestId: number): Extract<VnodeRequest, { type: 'VnodePut' }> => barePut(requestId, 4, bytes('key'));
 
 /** Every hot message type, each optional field present (true and false, empty and not) and absent. */
 function samples(): PeerMessage[] {
@@ -104,7 +86,7 @@ function samples(): PeerMessage[] {
     reply({ type: 'VnodeReplicateReply', requestId: 2, partition: 2, changed: false }),
     reply({ type: 'VnodeReplicateReply', requestId: 2, partition: 2, changed: true }),
   );
-  for (const code of errorCodes) out.push(reply({ type: 'VnodeFailed', requestId: 3, partition: 3, error: { code, message: `${code}: ✗` } }));
+  for (const code of kvErrorCodes) out.push(reply({ type: 'VnodeFailed', requestId: 3, partition: 3, error: { code, message: `${code}: ✗` } }));
   out.push(reply({ type: 'VnodeFailed', requestId: 3, partition: 3, error: { code: 'timeout', message: '' } }));
   return out;
 }
@@ -123,52 +105,9 @@ const arbString = fc.oneof(fc.string({ unit: 'binary', maxLength: 10 }), fc.stri
 const arbInt = fc.oneof(fc.constantFrom(...edgeInts), fc.integer(), fc.maxSafeInteger());
 const arbUint = fc.oneof(fc.constantFrom(...edgeUints), fc.maxSafeNat());
 const arbUint32 = fc.oneof(fc.constantFrom(...edgeUint32s), fc.nat({ max: 0xffff_ffff }));
-const arbVv: fc.Arbitrary<VersionVector> = fc
-  .uniqueArray(arbString, { maxLength: 4 })
-  .chain((actors) => fc.tuple(...actors.sort().map((actor) => arbUint.map((n) => ({ actor, counter: Math.max(1, n) })))));
-const header = { requestId: arbInt, partition: arbUint32 };
-
-const arbHotRequest: fc.Arbitrary<VnodeRequest> = fc.oneof(
-  fc.record({ type: fc.constant('VnodeGet' as const), ...header, storageKey: arbBytes, fallback: fc.boolean() }, { requiredKeys: ['type', 'requestId', 'partition', 'storageKey'] }),
-  fc.record(
-    {
-      type: fc.constant('VnodePut' as const),
-      ...header,
-      storageKey: arbBytes,
-      context: arbVv,
-      content: fc.record({ value: arbBytes, contentType: arbString, userMeta: fc.array(fc.record({ key: arbString, value: arbString }), { maxLength: 3 }) }),
-      deleted: fc.boolean(),
-      nowMs: arbInt,
-      ifNoneMatch: fc.boolean(),
-      ifNotModified: fc.boolean(),
-      maxSiblings: arbUint32,
-      lastWriteWins: fc.boolean(),
-      allowMult: fc.boolean(),
-      localReplicas: fc.array(arbUint32, { maxLength: 4 }),
-      fallback: fc.boolean(),
-      op: fc.record({
-        datatype: fc.constantFrom('counter' as const, 'set' as const),
-        increment: arbInt,
-        adds: fc.array(arbBytes, { maxLength: 3 }),
-        removes: fc.array(arbBytes, { maxLength: 3 }),
-        context: fc.option(arbBytes, { nil: undefined }),
-      }),
-      maxObjectBytes: arbUint,
-      expiresAtMs: arbUint,
-      ifPresent: fc.boolean(),
-    },
-    { requiredKeys: ['type', 'requestId', 'partition', 'storageKey', 'context', 'content', 'deleted', 'nowMs', 'ifNoneMatch', 'ifNotModified', 'maxSiblings', 'lastWriteWins', 'allowMult', 'localReplicas'] },
-  ),
-  fc.record({ type: fc.constant('VnodeReplicate' as const), ...header, storageKey: arbBytes, object: arbBytes, fallback: fc.boolean() }, { requiredKeys: ['type', 'requestId', 'partition', 'storageKey', 'object'] }),
-);
-
-const arbHotReply: fc.Arbitrary<VnodeReply> = fc.oneof(
-  fc.record({ type: fc.constant('VnodeGetReply' as const), ...header, object: fc.option(arbBytes, { nil: undefined }) }),
-  fc.record({ type: fc.constant('VnodePutApplied' as const), ...header, object: arbBytes }),
-  fc.record({ type: fc.constant('VnodePutReply' as const), ...header }),
-  fc.record({ type: fc.constant('VnodeReplicateReply' as const), ...header, changed: fc.boolean() }, { requiredKeys: ['type', 'requestId', 'partition'] }),
-  fc.record({ type: fc.constant('VnodeFailed' as const), ...header, error: fc.record({ code: fc.constantFrom(...errorCodes), message: arbString }) }),
-);
+const vnode = vnodeMessageArbitraries({ bytes: arbBytes, string: arbString, int: arbInt, uint: arbUint, uint32: arbUint32 });
+const arbHotRequest: fc.Arbitrary<VnodeRequest> = fc.oneof(vnode.get, vnode.put, vnode.replicate);
+const arbHotReply: fc.Arbitrary<VnodeReply> = vnode.reply;
 
 const arbHot: fc.Arbitrary<PeerMessage> = fc.oneof(
   arbHotRequest.map(request),

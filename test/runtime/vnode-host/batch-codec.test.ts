@@ -18,6 +18,7 @@ import type {
   VnodeRequest,
 } from '../../../src/core/messages.js';
 import { BatchDecodeError, decodeReplies, decodeRequests, encodeReplies, encodeRequests } from '../../../src/runtime/vnode-host/batch-codec.js';
+import { barePut as bareVnodePut } from '../vnode-messages.js';
 
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 const large = (length: number): Uint8Array => Uint8Array.from({ length }, (_, i) => (i * 31) % 251);
@@ -58,22 +59,7 @@ const fullPut: VnodePut = {
   ifPresent: true,
 };
 
-const barePut: VnodePut = {
-  type: 'VnodePut',
-  requestId: 0,
-  partition: 0,
-  storageKey: new Uint8Array(0),
-  context: [],
-  content: { value: new Uint8Array(0), contentType: '', userMeta: [] },
-  deleted: false,
-  nowMs: 0,
-  ifNoneMatch: false,
-  ifNotModified: false,
-  maxSiblings: 0,
-  lastWriteWins: false,
-  allowMult: false,
-  localReplicas: [],
-};
+const barePut: VnodePut = bareVnodePut();
 
 test('gets round-trip with fallback absent, false and true', (t) => {
   const requests: VnodeGet[] = [get, { ...get, fallback: false }, { ...get, requestId: -1, storageKey: new Uint8Array(0), fallback: true }];
