@@ -45,6 +45,7 @@ export interface NodeConfig {
   readonly durability: Durability;
   readonly syncIntervalMs: number;
   readonly walSegmentBytesMax: number;
+  readonly walPreallocateBytes: number;
   readonly checkpointWalBytes: number;
   readonly lmdbMapSizeBytes: number;
   readonly commitBatchRecordsMax: number;
@@ -336,6 +337,12 @@ const fieldSpecs: { readonly [K in ScalarField]: FieldSpec<NodeConfig[K]> } = {
   },
   syncIntervalMs: { defaultValue: 100, parse: integer(1, 60_000), meaning: "how often the WAL is synced under durability 'interval'" },
   walSegmentBytesMax: { defaultValue: 64 * MiB, parse: size(64 * KiB, 4 * GiB), isSize: true, meaning: 'size at which a WAL segment is closed and a new one started' },
+  walPreallocateBytes: {
+    defaultValue: MiB,
+    parse: size(0, GiB),
+    isSize: true,
+    meaning: 'zeros kept written ahead of the WAL, so that most fsyncs need not commit a new file size (0: off)',
+  },
   checkpointWalBytes: { defaultValue: 256 * MiB, parse: size(64 * KiB, 64 * GiB), isSize: true, meaning: 'WAL bytes written since the last checkpoint that trigger a checkpoint' },
   lmdbMapSizeBytes: { defaultValue: 64 * GiB, parse: size(MiB, 16 * TiB), isSize: true, meaning: 'LMDB map size of each worker (address space, not disk)' },
   commitBatchRecordsMax: { defaultValue: 4096, parse: integer(1, millions), meaning: 'records in one group commit (one fsync, one LMDB transaction)' },

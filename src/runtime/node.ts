@@ -145,6 +145,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
         durability: config.durability,
         syncIntervalMs: config.syncIntervalMs,
         walSegmentBytesMax: config.walSegmentBytesMax,
+        walPreallocateBytes: config.walPreallocateBytes,
         checkpointWalBytes: config.checkpointWalBytes,
         lmdbMapSizeBytes: config.lmdbMapSizeBytes,
         commitBatchRecordsMax: config.commitBatchRecordsMax,

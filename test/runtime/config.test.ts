@@ -45,6 +45,7 @@ test('the defaults are a valid configuration', (t) => {
   t.is(config.workers, Math.min(availableParallelism(), 64));
   t.is(config.maxRequestBodyBytes, 5 * MiB + 64 * 1024);
   t.is(config.walSegmentBytesMax, 64 * MiB);
+  t.is(config.walPreallocateBytes, MiB);
   t.is(config.lmdbMapSizeBytes, 64 * 1024 * MiB);
   t.is(config.maxContentTypeBytes, 256);
   t.is(config.maxUserMetaBytes, 8 * 1024);
@@ -101,6 +102,14 @@ test('readFanout is quorum or all; readSpeculateMs a positive integer', (t) => {
   t.is(problems.length, 2);
   t.regex(problems[0]!, /^readFanout: .*quorum.*all.*"some"/);
   t.regex(problems[1]!, /^readSpeculateMs: must be an integer from 1/);
+});
+
+test('walPreallocateBytes is a size from 0 (off) to 1 GiB', (t) => {
+  t.is(loadConfig({ flags: {}, env: { RINGKV_WAL_PREALLOCATE_BYTES: '0' } }).walPreallocateBytes, 0);
+  t.is(loadConfig({ flags: {}, env: { RINGKV_WAL_PREALLOCATE_BYTES: '4MiB' } }).walPreallocateBytes, 4 * MiB);
+  const problems = problemsOf(t, { flags: {}, env: { RINGKV_WAL_PREALLOCATE_BYTES: '2GiB' } });
+  t.is(problems.length, 1);
+  t.regex(problems[0]!, /^walPreallocateBytes: must be a size from 0 B to 1 GiB/);
 });
 
 test('sizes accept bytes or binary units', (t) => {

@@ -5,7 +5,7 @@
 
 import * as fsp from 'node:fs/promises';
 import { realWalFileSystem } from './wal-file.js';
-import type { WalFileHandle, WalFileSystem } from './wal-file.js';
+import type { WalCreateOptions, WalFileHandle, WalFileSystem } from './wal-file.js';
 
 function ioError(message: string): NodeJS.ErrnoException {
   const error: NodeJS.ErrnoException = new Error(message);
@@ -77,9 +77,9 @@ export class FaultyWalFileSystem implements WalFileSystem {
     return this.guard(() => this.inner.readIfExists(file));
   }
 
-  create(file: string): Promise<WalFileHandle> {
+  create(file: string, options?: WalCreateOptions): Promise<WalFileHandle> {
     return this.guard(async () => {
-      const handle = await this.inner.create(file);
+      const handle = await this.inner.create(file, options);
       this.syncedBytesByFile.set(file, 0);
       return this.wrapHandle(file, handle);
     });

@@ -4,7 +4,7 @@
 // It does not touch LMDB itself; the caller's `apply` does.
 
 import * as path from 'node:path';
-import { decodeRecord } from './wal-record.js';
+import { decodeRecord, recordHeaderBytes } from './wal-record.js';
 import type { WalFileSystem } from './wal-file.js';
 import type { WalRecord } from './wal-record.js';
 import { parseSegmentName } from './wal.js';
@@ -33,7 +33,13 @@ interface ScanState {
   batch: WalRecord[];
 }
 
-type SegmentOutcome = { readonly kind: 'complete' } | { readonly kind: 'bad'; readonly torn: boolean; readonly offset: number; readonly reason: string };
+/**
+ * `zeroTailBytes`: zeros after the records (or after the bad record's garbage) up to the end of the
+ * file, the preallocated space the WAL writes ahead (wal-file.ts).
+ */
+type SegmentOutcome =
+  | { readonly kind: 'complete'; readonly zeroTailBytes: number }
+  | { readonly kind: 'bad'; readonly torn: boolean; readonly offset: number; readonly reason: string; readonly zeroTailBytes: number };
 
 export async function recoverWal(
   files: WalFileSystem,
@@ -73,13 +79,18 @@ export async function recoverWal(
     const expectedFirstLsn = index > first ? state.lastLsn + 1 : Math.min(firstLsn, checkpointLsn + 1);
     const outcome =
       firstLsn !== expectedFirstLsn
-        ? ({ kind: 'bad', torn: false, offset: 0, reason: `segment starts at ${firstLsn}, expected ${expectedFirstLsn}` } as const)
+        ? ({ kind: 'bad', torn: false, offset: 0, reason: `segment starts at ${firstLsn}, expected ${expectedFirstLsn}`, zeroTailBytes: 0 } as const)
         : scanSegment(data, name, firstLsn, checkpointLsn, index === found.length - 1, state, flushBatch);
-    if (outcome.kind === 'complete') continue;
+    if (outcome.kind === 'complete') {
+      // A segment left open by a crash still has its preallocated zeros; it is never appended to
+      // again, so they go (cut like a torn tail, but nothing is lost and nothing is reported).
+      if (outcome.zeroTailBytes > 0) await files.truncate(file, data.length - outcome.zeroTailBytes);
+      continue;
+    }
 
     tornTail = outcome.torn;
     corruptRecord = !outcome.torn;
-    truncatedBytes += data.length - outcome.offset;
+    truncatedBytes += data.length - outcome.zeroTailBytes - outcome.offset;
     if (outcome.offset === 0) await files.unlink(file);
     else if (outcome.offset < data.length) await files.truncate(file, outcome.offset);
     const dropped: string[] = [];
@@ -130,21 +141,28 @@ function scanSegment(
   const segment: WalSegment = { name, firstLsn, lastLsn: firstLsn - 1, bytes: 0, syncedBytes: 0 };
   state.kept.push(segment);
   let offset = 0;
-  let outcome: SegmentOutcome = { kind: 'complete' };
+  let outcome: SegmentOutcome = { kind: 'complete', zeroTailBytes: 0 };
   while (offset < data.length) {
     const decoded = decodeRecord(data, offset);
-    if (decoded.kind === 'torn') {
-      // Only the newest segment can end inside a write; anywhere else it is damage.
-      outcome = { kind: 'bad', torn: isLastSegment, offset, reason: 'record runs past the end of the segment' };
-      break;
-    }
-    if (decoded.kind === 'corrupt') {
-      outcome = { kind: 'bad', torn: false, offset, reason: decoded.reason };
+    if (decoded.kind !== 'record') {
+      const zeroTailBytes = data.length - contentEnd(data);
+      if (data.length - zeroTailBytes <= offset) {
+        // Nothing but zeros from here on: the preallocated space after the last record.
+        outcome = { kind: 'complete', zeroTailBytes };
+      } else if (decoded.kind === 'torn' || zeroTailBytes >= recordHeaderBytes) {
+        // Only the newest segment can end inside a write; anywhere else it is damage. In a
+        // preallocated segment a write cut short by a crash leaves garbage before the zeros
+        // rather than a short file, so there it counts as torn too.
+        const reason = decoded.kind === 'torn' ? 'record runs past the end of the segment' : `${decoded.reason} before the zeros at the end of the segment`;
+        outcome = { kind: 'bad', torn: isLastSegment, offset, reason, zeroTailBytes };
+      } else {
+        outcome = { kind: 'bad', torn: false, offset, reason: decoded.reason, zeroTailBytes };
+      }
       break;
     }
     const { record } = decoded;
     if (record.lsn !== segment.lastLsn + 1) {
-      outcome = { kind: 'bad', torn: false, offset, reason: `lsn ${record.lsn} follows ${segment.lastLsn}` };
+      outcome = { kind: 'bad', torn: false, offset, reason: `lsn ${record.lsn} follows ${segment.lastLsn}`, zeroTailBytes: data.length - contentEnd(data) };
       break;
     }
     segment.lastLsn = record.lsn;
@@ -158,4 +176,11 @@ function scanSegment(
   segment.bytes = offset;
   segment.syncedBytes = offset;
   return outcome;
+}
+
+/** The length of `data` without the zero bytes at its end. */
+function contentEnd(data: Buffer): number {
+  let end = data.length;
+  while (end > 0 && data[end - 1] === 0) end -= 1;
+  return end;
 }

@@ -42,6 +42,8 @@ export interface WalOptions {
   readonly files: WalFileSystem;
   readonly walDir: string;
   readonly segmentBytesMax: number;
+  /** Zero-filled bytes kept ahead of a segment's appends (WalCreateOptions); 0 for none. */
+  readonly preallocateBytes: number;
   readonly recordSyncedState: boolean;
 }
 
@@ -137,7 +139,9 @@ export class Wal {
     const last = this.segments.at(-1);
     assert(last === undefined || last.lastLsn < firstLsn, `segment ${firstLsn} overlaps ${last?.name}`);
     const segment: WalSegment = { name: segmentName(firstLsn), firstLsn, lastLsn: firstLsn - 1, bytes: 0, syncedBytes: 0 };
-    const handle = await this.options.files.create(path.join(this.options.walDir, segment.name));
+    // No more zeros than the segment can still take: it rolls at segmentBytesMax.
+    const preallocateBytes = Math.min(this.options.preallocateBytes, this.options.segmentBytesMax);
+    const handle = await this.options.files.create(path.join(this.options.walDir, segment.name), { preallocateBytes });
     try {
       // The new directory entry must survive a power loss as surely as the records it will hold.
       await this.options.files.syncDir(this.options.walDir);

@@ -50,6 +50,12 @@ export interface WorkerStoreOptions {
   syncIntervalMs: number;
   /** A segment rolls to a new file once the next batch would take it past this. */
   walSegmentBytesMax: number;
+  /**
+   * Zero-filled bytes kept ahead of the WAL's appends, so that most fdatasyncs need not commit a
+   * new file size (wal-file.ts); 0 turns preallocation off. Defaults to 0 here; the node's
+   * configuration (walPreallocateBytes) sets 1 MiB.
+   */
+  walPreallocateBytes?: number;
   /** A checkpoint starts once this much WAL was written since the last one. */
   checkpointWalBytes: number;
   lmdbMapSizeBytes: number;
@@ -142,6 +148,7 @@ function validateOptions(options: WorkerStoreOptions): void {
   assert(options.dir.length > 0, 'dir is required');
   assert(options.syncIntervalMs > 0, 'syncIntervalMs must be positive');
   assert(options.walSegmentBytesMax > 0, 'walSegmentBytesMax must be positive');
+  assert(options.walPreallocateBytes === undefined || (Number.isInteger(options.walPreallocateBytes) && options.walPreallocateBytes >= 0), 'walPreallocateBytes must be a non-negative integer');
   assert(options.checkpointWalBytes > 0, 'checkpointWalBytes must be positive');
   assert(options.lmdbMapSizeBytes > 0, 'lmdbMapSizeBytes must be positive');
   assert(Number.isInteger(options.commitBatchRecordsMax) && options.commitBatchRecordsMax >= 1, 'commitBatchRecordsMax must be >= 1');
@@ -220,7 +227,10 @@ export class WorkerStore {
       // A log cut back below the checkpoint (its tail was never synced) must not reuse LSNs LMDB already holds.
       const lastLsn = Math.max(recovered.lastLsn, checkpointLsn);
       const recordSyncedState = options.recordSyncedState ?? false;
-      const wal = new Wal({ files, walDir, segmentBytesMax: options.walSegmentBytesMax, recordSyncedState }, recovered.segments);
+      const wal = new Wal(
+        { files, walDir, segmentBytesMax: options.walSegmentBytesMax, preallocateBytes: options.walPreallocateBytes ?? 0, recordSyncedState },
+        recovered.segments,
+      );
       if (recordSyncedState) await wal.recordRecoveredState();
       const recovery: RecoveryReport = {
         checkpointLsn,

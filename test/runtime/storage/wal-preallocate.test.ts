@@ -1,0 +1,155 @@
+// WAL preallocation: segments are zero-filled ahead of their appends so that most fdatasyncs need
+// not commit a new file size. The zeros must never be mistaken for records or for damage: a clean
+// close cuts them off, recovery after a crash reads them as the end of the log, and a write cut
+// short by a crash (garbage before the zeros) counts as a torn tail with nothing before it lost.
+
+import test from 'ava';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { decodeRecord } from '../../../src/runtime/storage/wal-record.js';
+import { WorkerStore } from '../../../src/runtime/storage/worker-store.js';
+import type { WorkerStoreOptions } from '../../../src/runtime/storage/worker-store.js';
+import { bytes, putMany, segmentFiles, storeOptions, tempDir, text } from './helpers.js';
+
+const preallocateBytes = 16 * 1024;
+
+/** Bytes of whole records at the start of `data`; the rest is whatever follows the last one. */
+function recordBytes(data: Buffer): number {
+  let offset = 0;
+  for (;;) {
+    const decoded = decodeRecord(data, offset);
+    if (decoded.kind !== 'record') return offset;
+    offset += decoded.bytes;
+  }
+}
+
+function isAllZero(data: Buffer): boolean {
+  return data.every((byte) => byte === 0);
+}
+
+/**
+ * Writes `count` keys with preallocation on, then copies the WAL as a crash would leave it (the
+ * store still open, its segment still carrying its zeros) into a fresh directory without LMDB,
+ * so that reopening it replays everything from the log.
+ */
+async function crashCopy(t: import('ava').ExecutionContext, options: WorkerStoreOptions, count: number): Promise<{ copy: WorkerStoreOptions; lastLsn: number }> {
+  const { store } = await WorkerStore.open(options);
+  const lastLsn = await putMany(store, 'k', count);
+  const copyDir = await tempDir(t);
+  await fsp.cp(path.join(options.dir, 'wal'), path.join(copyDir, 'wal'), { recursive: true });
+  await store.close();
+  return { copy: { ...options, dir: copyDir }, lastLsn };
+}
+
+test('an open segment carries zeros after its records, and a clean close cuts them off', async (t) => {
+  const dir = await tempDir(t);
+  const options = storeOptions(dir, { walPreallocateBytes: preallocateBytes });
+  const { store } = await WorkerStore.open(options);
+  await putMany(store, 'k', 50);
+  const [segment] = await segmentFiles(dir);
+  const open = await fsp.readFile(segment!);
+  const records = recordBytes(open);
+  t.true(records > 0);
+  t.true(open.length >= preallocateBytes && open.length > records, `the file (${open.length} bytes) runs past its ${records} bytes of records`);
+  t.true(isAllZero(open.subarray(records)), 'everything after the records is zeros');
+  await store.close();
+
+  for (const file of await segmentFiles(dir)) {
+    const closed = await fsp.readFile(file);
+    t.is(recordBytes(closed), closed.length, `${path.basename(file)} holds nothing but whole records after the close`);
+  }
+  const { store: reopened, recovery } = await WorkerStore.open(options);
+  t.false(recovery.tornTail || recovery.corruptRecord);
+  t.is(text(reopened.get(1, bytes('k-49'))), 'value-k-49');
+  await reopened.close();
+});
+
+test('segments roll as before, each preallocated no further than the segment size', async (t) => {
+  const dir = await tempDir(t);
+  const options = storeOptions(dir, { walPreallocateBytes: preallocateBytes, walSegmentBytesMax: 2048, commitBatchRecordsMax: 10 });
+  const { store } = await WorkerStore.open(options);
+  await putMany(store, 'k', 200);
+  const files = await segmentFiles(dir);
+  t.true(files.length > 3, `${files.length} segments`);
+  const newest = await fsp.readFile(files.at(-1)!);
+  t.true(newest.length <= 2048 + 2048, `the open segment (${newest.length} bytes) is preallocated to about the segment size, not ${preallocateBytes}`);
+  await store.close();
+  const { store: reopened, recovery } = await WorkerStore.open(options);
+  t.is(recovery.lastLsn, 200);
+  t.is(text(reopened.get(1, bytes('k-0'))), 'value-k-0');
+  t.is(text(reopened.get(1, bytes('k-199'))), 'value-k-199');
+  await reopened.close();
+});
+
+test('after a crash, recovery reads the zeros as the end of the log: nothing lost, nothing reported', async (t) => {
+  const options = storeOptions(await tempDir(t), { walPreallocateBytes: preallocateBytes });
+  const { copy, lastLsn } = await crashCopy(t, options, 60);
+  const [segment] = await segmentFiles(copy.dir);
+  t.true((await fsp.stat(segment!)).size > recordBytes(await fsp.readFile(segment!)), 'the copied segment still has its zeros');
+
+  const { store, recovery } = await WorkerStore.open(copy);
+  t.like(recovery, { lastLsn, replayedRecords: lastLsn, tornTail: false, corruptRecord: false, truncatedBytes: 0 });
+  for (let i = 0; i < 60; i += 1) t.is(text(store.get(1, bytes(`k-${i}`))), `value-k-${i}`);
+  const kept = await fsp.readFile(segment!);
+  t.is(recordBytes(kept), kept.length, 'recovery cut the zeros off the segment it keeps');
+  t.is(store.put(1, bytes('after'), bytes('fresh')), lastLsn + 1, 'the log goes on from the last record');
+  await store.close();
+  const { store: reopened, recovery: again } = await WorkerStore.open(copy);
+  t.false(again.tornTail || again.corruptRecord);
+  t.is(text(reopened.get(1, bytes('after'))), 'fresh');
+  await reopened.close();
+});
+
+test('a write cut short by a crash, garbage before the zeros, is a torn tail and loses nothing before it', async (t) => {
+  const options = storeOptions(await tempDir(t), { walPreallocateBytes: preallocateBytes });
+  const { copy, lastLsn } = await crashCopy(t, options, 40);
+  const [segment] = await segmentFiles(copy.dir);
+  const data = await fsp.readFile(segment!);
+  const end = recordBytes(data);
+  // The first half of a copy of the last whole record, as if only its first page reached the disk.
+  let last = 0;
+  for (let offset = 0; offset < end; ) {
+    const decoded = decodeRecord(data, offset);
+    if (decoded.kind !== 'record') break;
+    last = offset;
+    offset += decoded.bytes;
+  }
+  const torn = data.subarray(last, last + Math.ceil((end - last) / 2));
+  const handle = await fsp.open(segment!, 'r+');
+  await handle.write(torn, 0, torn.length, end);
+  await handle.close();
+
+  const { store, recovery } = await WorkerStore.open(copy);
+  t.like(recovery, { lastLsn, tornTail: true, corruptRecord: false, truncatedBytes: torn.length });
+  t.is(text(store.get(1, bytes('k-39'))), 'value-k-39');
+  t.is(store.put(1, bytes('after'), bytes('fresh')), lastLsn + 1);
+  await store.close();
+  const { store: reopened, recovery: again } = await WorkerStore.open(copy);
+  t.false(again.tornTail || again.corruptRecord, 'the repaired log reads cleanly');
+  t.is(text(reopened.get(1, bytes('after'))), 'fresh');
+  await reopened.close();
+});
+
+test('a segment of nothing but zeros (a crash before its first record landed) is removed', async (t) => {
+  const options = storeOptions(await tempDir(t), { walPreallocateBytes: preallocateBytes, walSegmentBytesMax: 2048, commitBatchRecordsMax: 10 });
+  const { copy, lastLsn } = await crashCopy(t, options, 30);
+  const files = await segmentFiles(copy.dir);
+  const empty = path.join(copy.dir, 'wal', `${String(lastLsn + 1).padStart(16, '0')}.log`);
+  await fsp.writeFile(empty, Buffer.alloc(2048));
+
+  const { store, recovery } = await WorkerStore.open(copy);
+  t.like(recovery, { lastLsn, tornTail: false, corruptRecord: false, truncatedBytes: 0 });
+  t.deepEqual(await segmentFiles(copy.dir), files, 'the zero-filled segment is gone, the others kept');
+  t.is(text(store.get(1, bytes('k-29'))), 'value-k-29');
+  await store.close();
+});
+
+test('with preallocation off, segments grow by their appends alone', async (t) => {
+  const dir = await tempDir(t);
+  const { store } = await WorkerStore.open(storeOptions(dir, { walPreallocateBytes: 0 }));
+  await putMany(store, 'k', 50);
+  const [segment] = await segmentFiles(dir);
+  const data = await fsp.readFile(segment!);
+  t.is(recordBytes(data), data.length);
+  await store.close();
+});
