@@ -14,7 +14,8 @@
 // BENCH_SYSTEMS (ringkv,etcd), BENCH_SEED (random; printed), BENCH_RINGKV_NODE_ARGS (flags for
 // node when it runs a ringkv node, space-separated: `--cpu-prof --cpu-prof-dir=/tmp/prof`),
 // BENCH_QUIET_WAIT_S (30: before each run, wait up to this long for a second in which other
-// processes use under 15 % of one core; 0 turns the wait off).
+// processes use under 15 % of one core; 0 turns the wait off), BENCH_WORKLOADS (which ringkv
+// workloads run: http-get,http-put,pb-get,pb-put, all by default).
 
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,6 +42,8 @@ interface Settings {
   readonly ringkvNodeArgs: readonly string[];
   /** How long a run waits for the box to go quiet before it starts anyway; 0: no waiting. */
   readonly quietWaitMaxS: number;
+  /** Which ringkv workloads run (all four by default); etcd's runs are not filtered. */
+  readonly ringkvWorkloads: readonly string[];
 }
 
 const nodeCount = 3;
@@ -56,6 +59,17 @@ function vnodeHostSetting(value: string | undefined): string {
   const host = value ?? 'main-thread';
   if (host !== 'main-thread' && host !== 'worker-threads') throw new TypeError(`BENCH_VNODE_HOST is main-thread or worker-threads (got ${host})`);
   return host;
+}
+
+const ringkvWorkloadNames = ['http-get', 'http-put', 'pb-get', 'pb-put'] as const;
+
+function ringkvWorkloadsSetting(value: string | undefined): readonly string[] {
+  if (value === undefined) return ringkvWorkloadNames;
+  const names = value.split(',').map((s) => s.trim());
+  for (const name of names) {
+    if (!(ringkvWorkloadNames as readonly string[]).includes(name)) throw new TypeError(`BENCH_WORKLOADS lists ${ringkvWorkloadNames.join(', ')} (got ${name})`);
+  }
+  return names;
 }
 
 function settingsOf(env: NodeJS.ProcessEnv): Settings {
@@ -82,6 +96,7 @@ function settingsOf(env: NodeJS.ProcessEnv): Settings {
     seed: env['BENCH_SEED'] === undefined ? Math.floor(Math.random() * 2 ** 32) : Number(env['BENCH_SEED']) >>> 0,
     ringkvNodeArgs: (env['BENCH_RINGKV_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== ''),
     quietWaitMaxS: number('BENCH_QUIET_WAIT_S', 30, 0),
+    ringkvWorkloads: ringkvWorkloadsSetting(env['BENCH_WORKLOADS']),
   };
 }
 
@@ -213,10 +228,11 @@ async function benchRingkv(settings: Settings, dir: string, registry: ChildRegis
   const http = (workload: HttpWorkload) => () => measured(servers, settings.workers, ticksPerS, () => runAutocannonSpread(urls, settings.connections, settings.durationS, workload));
 
   const rows: Row[] = [];
-  rows.push({ system: 'ringkv', protocol: 'HTTP', workload: 'GET r=2', runs: await repeat(settings, 'ringkv HTTP GET r=2', http(httpGet)) });
-  rows.push({ system: 'ringkv', protocol: 'HTTP', workload: 'PUT w=2', runs: await repeat(settings, 'ringkv HTTP PUT w=2', http(httpPut)) });
-  rows.push({ system: 'ringkv', protocol: 'PB', workload: 'GET r=2', runs: await repeat(settings, 'ringkv PB GET r=2', pb((client) => client.get(benchBucket, keyName(randomKey()), { ...common, r: 2 }))) });
-  rows.push({ system: 'ringkv', protocol: 'PB', workload: 'PUT w=2', runs: await repeat(settings, 'ringkv PB PUT w=2', pb((client) => client.put(benchBucket, keyName(randomKey()), pbValue, { ...common, w: 2 }))) });
+  const runs = settings.ringkvWorkloads;
+  if (runs.includes('http-get')) rows.push({ system: 'ringkv', protocol: 'HTTP', workload: 'GET r=2', runs: await repeat(settings, 'ringkv HTTP GET r=2', http(httpGet)) });
+  if (runs.includes('http-put')) rows.push({ system: 'ringkv', protocol: 'HTTP', workload: 'PUT w=2', runs: await repeat(settings, 'ringkv HTTP PUT w=2', http(httpPut)) });
+  if (runs.includes('pb-get')) rows.push({ system: 'ringkv', protocol: 'PB', workload: 'GET r=2', runs: await repeat(settings, 'ringkv PB GET r=2', pb((client) => client.get(benchBucket, keyName(randomKey()), { ...common, r: 2 }))) });
+  if (runs.includes('pb-put')) rows.push({ system: 'ringkv', protocol: 'PB', workload: 'PUT w=2', runs: await repeat(settings, 'ringkv PB PUT w=2', pb((client) => client.put(benchBucket, keyName(randomKey()), pbValue, { ...common, w: 2 }))) });
   await registry.stop(members.map((m) => m.child)); // before the etcd part, so nothing else competes for the cores
   return rows;
 }
