@@ -153,6 +153,8 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       },
     },
     onReply: (reply) => (cluster === undefined ? coordinators.onReply(reply) : cluster.router.onLocalReply(reply)),
+    // The replies of a drain go to the peers now, not a whole event-loop iteration later.
+    onDrained: () => cluster?.flushPeers(),
     onEscalate: (reason) => void stop(reason, 1),
     onStorageFailed: (worker, reason) => {
       storageFailure ??= `worker ${worker}: ${reason}`;

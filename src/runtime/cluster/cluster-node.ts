@@ -383,6 +383,11 @@ export class ClusterNode implements ClusterAdmin {
     return this.transport?.address;
   }
 
+  /** Sends the peer messages queued so far now rather than at the end of the turn (PeerTransport.flushNow). */
+  flushPeers(): void {
+    this.transport?.flushNow();
+  }
+
   /** Whether this node is in a cluster of more than itself. */
   isMemberOfCluster(): boolean {
     return activeMembers(this.membership.state).length > 1;

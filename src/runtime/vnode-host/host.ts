@@ -32,6 +32,12 @@ export interface HostSink {
   replies(replies: VnodeReply[]): void;
   /** The store failed (an fsync error): the host no longer acknowledges writes. */
   storageFailed(reason: string): void;
+  /**
+   * A drain of the mailboxes ended and its replies were handed over. A drain runs in a
+   * setImmediate callback, so anything its replies queue with setImmediate (the peer transport's
+   * frames) would wait a whole event-loop iteration: this is the moment to send it instead.
+   */
+  drained?(): void;
 }
 
 function syncDirectory(dir: string): void {
@@ -254,6 +260,7 @@ export class VnodeHost {
     // Handed over now, not on a later turn: the group commit this drain started runs next (its
     // write() and LMDB transaction run on this thread); the applied results must be on their way first.
     this.flushOutbox();
+    this.sink.drained?.();
   };
 
   /** Merges a write's applied result into its other replicas on this host, in the same group commit. */

@@ -40,6 +40,7 @@ export class InlineHandle extends HostHandle {
           for (const reply of replies) this.settle(reply);
         },
         storageFailed: (reason) => this.events.onStorageFailed(reason),
+        drained: () => this.events.onDrained?.(),
       },
       log.child({ vnodeHost: init.workerIndex }),
     ).then(async (host) => {

@@ -24,6 +24,8 @@ export interface SupervisorOptions {
   readonly onReply: (reply: VnodeReply) => void;
   readonly onEscalate: (reason: string) => void;
   readonly onStorageFailed: (workerIndex: number, reason: string) => void;
+  /** A host on the main thread finished a drain; see HostSink.drained. */
+  readonly onDrained?: () => void;
   readonly log: Logger;
 }
 
@@ -70,6 +72,7 @@ export class Supervisor implements VnodeRouter {
       onReply: this.options.onReply,
       onExit: (error: Error) => this.onWorkerExit(index, handle, error),
       onStorageFailed: (reason: string) => this.options.onStorageFailed(index, reason),
+      ...(this.options.onDrained === undefined ? {} : { onDrained: this.options.onDrained }),
     };
     const handle: HostHandle =
       this.options.vnodeHost === 'main-thread'

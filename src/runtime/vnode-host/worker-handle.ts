@@ -29,6 +29,8 @@ export interface WorkerHandleEvents {
   /** The worker died or failed to start; `error` says why. Called once. */
   onExit(error: Error): void;
   onStorageFailed(reason: string): void;
+  /** A main-thread host finished a drain (HostSink.drained); worker threads never call it. */
+  onDrained?(): void;
 }
 
 export abstract class HostHandle {

@@ -78,6 +78,27 @@ test('everything sent in one turn goes out as one frame, or a few at the frame l
   t.true(split >= 10 && split <= 20, `about 1000 × 46 bytes / 4096 frames, got ${split}`);
 });
 
+test('flushNow sends what this turn queued at once, in order with what follows in the same turn', async (t) => {
+  const nodes = [await startNode('a'), await startNode('b')];
+  t.teardown(() => closeAll(nodes));
+  const [a, b] = nodes as [TestNode, TestNode];
+  introduce(nodes);
+  a.transport.connect('b');
+  await waitFor(() => a.transport.isConnected('b'), 'a to connect');
+  const framesSent = (): number => a.transport.peers().find((p) => p.name === 'b')?.framesSent ?? 0;
+  const message = (i: number): PeerMessage => ({ kind: 'control', requestId: i, body: new Uint8Array(8) });
+  a.transport.flushNow();
+  t.is(framesSent(), 0, 'nothing queued, nothing sent');
+  for (let i = 0; i < 5; i++) a.transport.send('b', message(i));
+  t.is(framesSent(), 0, 'queued for the end of the turn');
+  a.transport.flushNow();
+  t.is(framesSent(), 1, 'written by flushNow itself, before any other callback ran');
+  for (let i = 5; i < 8; i++) a.transport.send('b', message(i));
+  await waitFor(() => b.received.length === 8, 'all 8 messages');
+  t.is(framesSent(), 2, 'the later sends of the turn still leave together, at its end');
+  t.deepEqual(from(b, 'a').map((m) => (m as { requestId: number }).requestId), [0, 1, 2, 3, 4, 5, 6, 7]);
+});
+
 test('when both nodes dial at once, one connection survives and no queued message is lost', async (t) => {
   let duplicatesRefused = 0;
   for (let round = 0; round < 15; round++) {
