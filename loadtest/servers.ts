@@ -12,7 +12,11 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-export function freePort(): Promise<number> {
+/** Ports this process has handed out: the kernel may offer a just-closed port again at once. */
+const portsHandedOut = new Set<number>();
+const freePortAttemptsMax = 100;
+
+function listenOnAnyPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -21,4 +25,19 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A loopback port nothing listens on now and that this process has not handed out before (two
+ * calls in a row can otherwise get the same port, since nothing holds the first until its server
+ * starts: seen as EADDRINUSE when a node got it for HTTP and protocol buffers both).
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < freePortAttemptsMax; attempt++) {
+    const port = await listenOnAnyPort();
+    if (portsHandedOut.has(port)) continue;
+    portsHandedOut.add(port);
+    return port;
+  }
+  throw new Error(`no loopback port not handed out before after ${freePortAttemptsMax} attempts`);
 }
