@@ -16,6 +16,11 @@ function ioError(message: string): NodeJS.ErrnoException {
 export class FaultyWalFileSystem implements WalFileSystem {
   /** Durable length per file this double has written; files it never touched count as synced. */
   private readonly syncedBytesByFile = new Map<string, number>();
+  /**
+   * A preallocated segment's file length at its last datasync: the datasync made that length
+   * durable, zeros past the appended bytes included. Absent when it equals the synced bytes.
+   */
+  private readonly syncedLengthByFile = new Map<string, number>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private datasyncFailuresPending = 0;
   private appendFailuresPending = 0;
@@ -39,7 +44,10 @@ export class FaultyWalFileSystem implements WalFileSystem {
 
   /**
    * Simulates a power loss: from now on every operation rejects with EIO; once the operations
-   * already under way have settled, every file is cut back to its datasynced length.
+   * already under way have settled, every byte not datasynced is gone. A file is cut back to the
+   * length its last datasync made durable; in a preallocated segment that length runs past the
+   * synced records into the zeros, so the bytes appended after the sync become zeros again (the
+   * blocks were there, their new content never reached them) rather than cut off.
    */
   async crash(): Promise<{ bytesDropped: number }> {
     this.crashed = true;
@@ -47,9 +55,19 @@ export class FaultyWalFileSystem implements WalFileSystem {
     let bytesDropped = 0;
     for (const [file, syncedBytes] of this.syncedBytesByFile) {
       const stat = await fsp.stat(file).catch(() => undefined);
-      if (stat === undefined || stat.size <= syncedBytes) continue;
-      bytesDropped += stat.size - syncedBytes;
-      await fsp.truncate(file, syncedBytes);
+      if (stat === undefined) continue;
+      const syncedLength = Math.max(syncedBytes, this.syncedLengthByFile.get(file) ?? syncedBytes);
+      const zeroUpTo = Math.min(stat.size, syncedLength);
+      if (zeroUpTo > syncedBytes) {
+        const handle = await fsp.open(file, 'r+');
+        try {
+          await handle.write(Buffer.alloc(zeroUpTo - syncedBytes), 0, zeroUpTo - syncedBytes, syncedBytes);
+        } finally {
+          await handle.close();
+        }
+      }
+      if (stat.size > syncedLength) await fsp.truncate(file, syncedLength);
+      bytesDropped += Math.max(0, stat.size - syncedBytes);
     }
     return { bytesDropped };
   }
@@ -81,6 +99,7 @@ export class FaultyWalFileSystem implements WalFileSystem {
     return this.guard(async () => {
       const handle = await this.inner.create(file, options);
       this.syncedBytesByFile.set(file, 0);
+      this.syncedLengthByFile.delete(file);
       return this.wrapHandle(file, handle);
     });
   }
@@ -90,6 +109,7 @@ export class FaultyWalFileSystem implements WalFileSystem {
       await this.inner.truncate(file, bytes);
       const syncedBytes = this.syncedBytesByFile.get(file);
       if (syncedBytes !== undefined) this.syncedBytesByFile.set(file, Math.min(syncedBytes, bytes));
+      this.syncedLengthByFile.delete(file);
     });
   }
 
@@ -97,6 +117,7 @@ export class FaultyWalFileSystem implements WalFileSystem {
     return this.guard(async () => {
       await this.inner.unlink(file);
       this.syncedBytesByFile.delete(file);
+      this.syncedLengthByFile.delete(file);
     });
   }
 
@@ -104,6 +125,7 @@ export class FaultyWalFileSystem implements WalFileSystem {
     return this.guard(async () => {
       await this.inner.syncFile(file);
       if (this.syncedBytesByFile.has(file)) this.syncedBytesByFile.set(file, (await fsp.stat(file)).size);
+      this.syncedLengthByFile.delete(file);
     });
   }
 
@@ -115,6 +137,7 @@ export class FaultyWalFileSystem implements WalFileSystem {
     return this.guard(async () => {
       await this.inner.writeAtomic(file, data, durable);
       this.syncedBytesByFile.set(file, durable ? data.length : 0);
+      this.syncedLengthByFile.delete(file);
     });
   }
 
@@ -138,7 +161,11 @@ export class FaultyWalFileSystem implements WalFileSystem {
             throw ioError('injected fdatasync failure');
           }
           await handle.datasync();
-          if (this.syncedBytesByFile.has(file)) this.syncedBytesByFile.set(file, coveredBytes);
+          if (this.syncedBytesByFile.has(file)) {
+            this.syncedBytesByFile.set(file, coveredBytes);
+            // The WAL serializes its file operations: nothing was appended during the datasync.
+            this.syncedLengthByFile.set(file, (await fsp.stat(file)).size);
+          }
         }),
       // Closing is allowed even after a crash, so the test does not leak descriptors.
       close: () => handle.close(),

@@ -76,10 +76,11 @@ class RealWalFileHandle implements WalFileHandle {
   append(data: Uint8Array): Promise<void> {
     try {
       const end = this.appended + data.length;
-      if (this.preallocateBytes > 0 && end > this.allocated) this.zeroFill(end + this.preallocateBytes);
       writeFully(this.handle.fd, data, this.appended);
       this.appended = end;
       this.allocated = Math.max(this.allocated, end);
+      // Zeros after the data, not under it: a batch larger than what is left is written once.
+      if (this.preallocateBytes > 0 && end + this.preallocateBytes / 2 > this.allocated) this.zeroFill(end + this.preallocateBytes);
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error as Error);
@@ -92,9 +93,14 @@ class RealWalFileHandle implements WalFileHandle {
 
   async close(): Promise<void> {
     try {
-      // The zeros past the last record are no use to a closed segment. Not synced: a power loss
-      // that undoes the cut leaves zeros, which recovery reads as the end of the log anyway.
-      if (this.allocated > this.appended) await this.handle.truncate(this.appended);
+      // The zeros past the last record are no use to a closed segment. Best effort and not
+      // synced: zeros left behind (a failed cut, or a power loss that undoes it) are read by
+      // recovery as the end of the log. Only ever a cut: never grow a file someone else shortened.
+      if (this.allocated > this.appended && (await this.handle.stat()).size > this.appended) {
+        await this.handle.truncate(this.appended).catch(() => undefined);
+      }
+    } catch {
+      // stat failed: leave the zeros.
     } finally {
       await this.handle.close();
     }

@@ -96,7 +96,9 @@ export async function recoverWal(
     const dropped: string[] = [];
     for (const later of found.slice(index + 1)) {
       const laterFile = path.join(walDir, later.name);
-      truncatedBytes += (await files.readIfExists(laterFile))?.length ?? 0;
+      const laterData = await files.readIfExists(laterFile);
+      // Their preallocated zeros were never records: not counted as lost.
+      truncatedBytes += laterData === undefined ? 0 : contentEnd(Buffer.from(laterData.buffer, laterData.byteOffset, laterData.byteLength), 0);
       await files.unlink(laterFile);
       dropped.push(later.name);
     }
@@ -145,24 +147,12 @@ function scanSegment(
   while (offset < data.length) {
     const decoded = decodeRecord(data, offset);
     if (decoded.kind !== 'record') {
-      const zeroTailBytes = data.length - contentEnd(data);
-      if (data.length - zeroTailBytes <= offset) {
-        // Nothing but zeros from here on: the preallocated space after the last record.
-        outcome = { kind: 'complete', zeroTailBytes };
-      } else if (decoded.kind === 'torn' || zeroTailBytes >= recordHeaderBytes) {
-        // Only the newest segment can end inside a write; anywhere else it is damage. In a
-        // preallocated segment a write cut short by a crash leaves garbage before the zeros
-        // rather than a short file, so there it counts as torn too.
-        const reason = decoded.kind === 'torn' ? 'record runs past the end of the segment' : `${decoded.reason} before the zeros at the end of the segment`;
-        outcome = { kind: 'bad', torn: isLastSegment, offset, reason, zeroTailBytes };
-      } else {
-        outcome = { kind: 'bad', torn: false, offset, reason: decoded.reason, zeroTailBytes };
-      }
+      outcome = classifyBadRecord(data, offset, decoded, isLastSegment);
       break;
     }
     const { record } = decoded;
     if (record.lsn !== segment.lastLsn + 1) {
-      outcome = { kind: 'bad', torn: false, offset, reason: `lsn ${record.lsn} follows ${segment.lastLsn}`, zeroTailBytes: data.length - contentEnd(data) };
+      outcome = { kind: 'bad', torn: false, offset, reason: `lsn ${record.lsn} follows ${segment.lastLsn}`, zeroTailBytes: data.length - contentEnd(data, offset) };
       break;
     }
     segment.lastLsn = record.lsn;
@@ -178,9 +168,28 @@ function scanSegment(
   return outcome;
 }
 
-/** The length of `data` without the zero bytes at its end. */
-function contentEnd(data: Buffer): number {
+/**
+ * What the bytes at `offset`, which are not a record, are. Nothing but zeros up to the end: the
+ * preallocated space after the last record, a clean end. A record that runs past the end of the
+ * file, or whose claimed length runs into the zeros at its end: a write a crash cut short (torn,
+ * if this is the newest segment). Anything else: damage. Only bytes from `offset` on are looked
+ * at, so zeros that end the last good record (a value or key ending in zero bytes) stay its own.
+ */
+function classifyBadRecord(data: Buffer, offset: number, decoded: { kind: 'torn' } | { kind: 'corrupt'; reason: string }, isLastSegment: boolean): SegmentOutcome {
+  const end = contentEnd(data, offset);
+  if (end === offset) return { kind: 'complete', zeroTailBytes: data.length - offset };
+  const zeroTailBytes = data.length - end;
+  if (decoded.kind === 'torn') return { kind: 'bad', torn: isLastSegment, offset, reason: 'record runs past the end of the segment', zeroTailBytes };
+  const claimedEnd = offset + recordHeaderBytes + data.readUInt32LE(offset);
+  if (zeroTailBytes > 0 && claimedEnd > end) {
+    return { kind: 'bad', torn: isLastSegment, offset, reason: `${decoded.reason}: the record runs into the zeros at the end of the segment`, zeroTailBytes };
+  }
+  return { kind: 'bad', torn: false, offset, reason: decoded.reason, zeroTailBytes };
+}
+
+/** The length of `data` without the zero bytes at its end, but never less than `from`. */
+function contentEnd(data: Buffer, from: number): number {
   let end = data.length;
-  while (end > 0 && data[end - 1] === 0) end -= 1;
+  while (end > from && data[end - 1] === 0) end -= 1;
   return end;
 }

@@ -20,6 +20,8 @@ export function storeOptions(dir: string, overrides: Partial<WorkerStoreOptions>
     durability: 'fsync',
     syncIntervalMs: 20,
     walSegmentBytesMax: 64 * 1024,
+    // As the node does (1 MiB there): recovery and the crash simulations must meet zero tails.
+    walPreallocateBytes: 4096,
     checkpointWalBytes: 64 * 1024 * 1024,
     lmdbMapSizeBytes: 64 * 1024 * 1024,
     commitBatchRecordsMax: 256,

@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { decodeRecord } from '../../../src/runtime/storage/wal-record.js';
 import { WorkerStore } from '../../../src/runtime/storage/worker-store.js';
 import type { WorkerStoreOptions } from '../../../src/runtime/storage/worker-store.js';
-import { bytes, putMany, segmentFiles, storeOptions, tempDir, text } from './helpers.js';
+import { FaultyWalFileSystem } from '../../../src/runtime/storage/faulty-wal-file.js';
+import { bytes, delayMs, putMany, segmentFiles, storeOptions, tempDir, text, waitDurable } from './helpers.js';
 
 const preallocateBytes = 16 * 1024;
 
@@ -142,6 +143,65 @@ test('a segment of nothing but zeros (a crash before its first record landed) is
   t.deepEqual(await segmentFiles(copy.dir), files, 'the zero-filled segment is gone, the others kept');
   t.is(text(store.get(1, bytes('k-29'))), 'value-k-29');
   await store.close();
+});
+
+test('a last record that ends in zero bytes keeps them: recovered whole, twice, and the log goes on', async (t) => {
+  // Zeros that end a record (a value or key ending in zero bytes) are the record's, not the
+  // preallocated tail: cutting them off would tear an acknowledged record, which the next
+  // recovery would then drop along with every segment after it.
+  const options = storeOptions(await tempDir(t), { walPreallocateBytes: preallocateBytes, walSegmentBytesMax: 2048, commitBatchRecordsMax: 10 });
+  const first = await WorkerStore.open(options);
+  const zeroValue = Buffer.from([1, 0, 0, 0]);
+  const zeroKey = Buffer.from([7, 7, 0, 0]);
+  const lsnA = first.store.put(1, zeroKey, bytes('key ends in zeros'));
+  const lsnB = first.store.put(1, bytes('a'), zeroValue);
+  await waitDurable(first.store, lsnB);
+  const copyDir = await tempDir(t);
+  await fsp.cp(path.join(options.dir, 'wal'), path.join(copyDir, 'wal'), { recursive: true });
+  await first.store.close();
+  const copy = { ...options, dir: copyDir };
+
+  const second = await WorkerStore.open(copy);
+  t.like(second.recovery, { lastLsn: lsnB, tornTail: false, corruptRecord: false, truncatedBytes: 0 });
+  t.deepEqual(Buffer.from(second.store.get(1, bytes('a'))!), zeroValue);
+  await putMany(second.store, 'later', 40);
+  // A second crash: copy again while open (segments rolled meanwhile), and recover that.
+  const copyDir2 = await tempDir(t);
+  await fsp.cp(path.join(copyDir, 'wal'), path.join(copyDir2, 'wal'), { recursive: true });
+  await second.store.close();
+
+  const third = await WorkerStore.open({ ...options, dir: copyDir2 });
+  t.false(third.recovery.tornTail || third.recovery.corruptRecord, 'nothing torn, nothing corrupt');
+  t.is(third.recovery.lastLsn, lsnB + 40);
+  t.deepEqual(Buffer.from(third.store.get(1, bytes('a'))!), zeroValue);
+  t.is(text(third.store.get(1, zeroKey)), 'key ends in zeros');
+  t.is(text(third.store.get(1, bytes('later-39'))), 'value-later-39');
+  t.true(lsnA < lsnB);
+  await third.store.close();
+});
+
+test('a simulated power loss in a preallocated segment turns unsynced bytes back into zeros', async (t) => {
+  const dir = await tempDir(t);
+  const files = new FaultyWalFileSystem();
+  const options = storeOptions(dir, { walPreallocateBytes: preallocateBytes });
+  const { store } = await WorkerStore.open({ ...options, files });
+  const durable = await putMany(store, 'k', 30);
+  files.failNextDatasync(1);
+  store.put(1, bytes('unsynced'), bytes('never acknowledged'));
+  await delayMs(50);
+  t.is(store.durableLsn, durable, 'the last write never became durable');
+  await files.crash();
+  await store.close();
+  const [segment] = await segmentFiles(dir);
+  const data = await fsp.readFile(segment!);
+  const records = recordBytes(data);
+  t.true(data.length > records && isAllZero(data.subarray(records)), 'the file keeps its synced length, zeros after the synced records');
+
+  const { store: reopened, recovery } = await WorkerStore.open(options);
+  t.like(recovery, { lastLsn: durable, tornTail: false, corruptRecord: false });
+  t.is(text(reopened.get(1, bytes('k-29'))), 'value-k-29');
+  t.is(reopened.get(1, bytes('unsynced')), undefined);
+  await reopened.close();
 });
 
 test('with preallocation off, segments grow by their appends alone', async (t) => {
