@@ -55,12 +55,13 @@ export interface WalFileSystem {
  * a worker blocked in it could neither apply new requests nor hand applied writes to the other
  * replicas meanwhile (measured: higher put latency). docs/decisions.md has the story.
  *
- * Preallocation: with `preallocateBytes` > 0 the file is zero-filled ahead of the appends, that
- * many bytes at a time, and appends overwrite the zeros at their own offset. An fdatasync after
- * an append that did not grow the file flushes the data alone; one after an append that grew it
- * must also commit the new size through the file system's journal, which measured ~35 % more
- * time and CPU per fdatasync on ext4 (docs/decisions.md). Recovery reads a run of zeros after
- * the last record as the end of the log (wal-recovery.ts); a clean close cuts the zeros off.
+ * Preallocation: with `preallocateBytes` > 0 the file is kept zero-filled that far past the
+ * appends (topped up whenever less than half of it is left), and appends overwrite the zeros at
+ * their own offset. An fdatasync after an append that did not grow the file flushes the data
+ * alone; one after an append that grew it must also commit the new size through the file
+ * system's journal, which measured about 1.5 times the time and CPU per fdatasync on ext4
+ * (docs/decisions.md). Recovery reads nothing but zeros after the last record as the end of the
+ * log (wal-recovery.ts); a clean close cuts the zeros off.
  */
 class RealWalFileHandle implements WalFileHandle {
   /** Bytes appended: where the next append goes. */
