@@ -167,6 +167,9 @@ export class FaultyWalFileSystem implements WalFileSystem {
             this.syncedLengthByFile.set(file, (await fsp.stat(file)).size);
           }
         }),
+      get length() {
+        return handle.length;
+      },
       // Closing is allowed even after a crash, so the test does not leak descriptors.
       close: () => handle.close(),
     };

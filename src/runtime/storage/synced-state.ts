@@ -54,7 +54,9 @@ async function exists(file: string): Promise<boolean> {
 /**
  * Run by a test harness on the worker directory of a SIGKILLed node that ran with
  * recordSyncedState: truncates every WAL segment to its recorded synced length (a segment
- * wholly below the checkpoint stays whole; any other unrecorded one becomes empty), and puts the
+ * wholly below the checkpoint stays whole; any other unrecorded one becomes empty; a preallocated
+ * one keeps the file length its last sync made durable, with zeros where the unsynced bytes
+ * were), and puts the
  * checkpoint's LMDB copy in place of `lmdb/` (or removes `lmdb/` when no copy exists, so
  * recovery rebuilds it from the WAL). The result is what a power loss would have left.
  */
@@ -76,10 +78,18 @@ export async function discardUnsynced(dir: string): Promise<{ walBytesDropped: n
     const file = path.join(walDir, segment.name);
     const { size } = await fsp.stat(file);
     const keptBytes = Math.min(size, synced.segments[segment.name] ?? (whollyBelowCheckpoint ? size : 0));
-    if (keptBytes < size) {
-      await fsp.truncate(file, keptBytes);
-      walBytesDropped += size - keptBytes;
+    // A preallocated segment keeps the length its last sync made durable, its unsynced bytes zeros.
+    const keptLength = Math.min(size, Math.max(keptBytes, synced.lengths?.[segment.name] ?? keptBytes));
+    if (keptLength > keptBytes) {
+      const handle = await fsp.open(file, 'r+');
+      try {
+        await handle.write(Buffer.alloc(keptLength - keptBytes), 0, keptLength - keptBytes, keptBytes);
+      } finally {
+        await handle.close();
+      }
     }
+    if (keptLength < size) await fsp.truncate(file, keptLength);
+    walBytesDropped += size - keptBytes;
   }
 
   const lmdbDir = path.join(dir, lmdbDirName);

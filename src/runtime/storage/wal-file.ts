@@ -13,6 +13,8 @@ export interface WalFileHandle {
   append(data: Uint8Array): Promise<void>;
   /** fdatasync: when this resolves, every byte appended before the call is on stable storage. */
   datasync(): Promise<void>;
+  /** The file's length: the appended bytes plus any preallocated zeros after them. */
+  readonly length: number;
   close(): Promise<void>;
 }
 
@@ -90,6 +92,10 @@ class RealWalFileHandle implements WalFileHandle {
 
   datasync(): Promise<void> {
     return this.handle.datasync();
+  }
+
+  get length(): number {
+    return this.allocated;
   }
 
   async close(): Promise<void> {

@@ -36,6 +36,11 @@ export function parseSegmentName(name: string): number | undefined {
 /** The `synced.json` content of recordSyncedState mode: durable bytes per segment name. */
 export interface SyncedState {
   readonly segments: Record<string, number>;
+  /**
+   * The open segment's file length at its last sync, when preallocated zeros run past its synced
+   * bytes: that sync made the length durable, so a power loss leaves zeros there, not a cut.
+   */
+  readonly lengths?: Record<string, number>;
 }
 
 export interface WalOptions {
@@ -51,6 +56,8 @@ export class Wal {
   private readonly segments: WalSegment[];
   private current: { readonly segment: WalSegment; readonly handle: WalFileHandle } | undefined;
   private queueTail: Promise<unknown> = Promise.resolve();
+  /** The open segment's file length at its last sync (recordSyncedState bookkeeping). */
+  private syncedLength: { readonly name: string; readonly length: number } | undefined;
   private closed = false;
 
   /** `recovered` are the segments recovery kept, oldest first, all closed and durable. */
@@ -158,8 +165,10 @@ export class Wal {
     const current = this.current;
     if (current === undefined || current.segment.syncedBytes === current.segment.bytes) return;
     const coveredBytes = current.segment.bytes;
+    const coveredLength = current.handle.length;
     await current.handle.datasync();
     current.segment.syncedBytes = coveredBytes;
+    this.syncedLength = { name: current.segment.name, length: coveredLength };
     if (this.options.recordSyncedState) await this.writeSyncedState();
   }
 
@@ -172,8 +181,10 @@ export class Wal {
   }
 
   private async writeSyncedState(): Promise<void> {
+    const synced = this.syncedLength;
     const state: SyncedState = {
       segments: Object.fromEntries(this.segments.map((segment) => [segment.name, segment.syncedBytes])),
+      ...(synced !== undefined && synced.name === this.current?.segment.name ? { lengths: { [synced.name]: synced.length } } : {}),
     };
     const file = path.join(this.options.walDir, syncedStateFileName);
     await this.options.files.writeAtomic(file, Buffer.from(JSON.stringify(state)), false);

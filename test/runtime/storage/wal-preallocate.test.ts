@@ -10,6 +10,7 @@ import { decodeRecord } from '../../../src/runtime/storage/wal-record.js';
 import { WorkerStore } from '../../../src/runtime/storage/worker-store.js';
 import type { WorkerStoreOptions } from '../../../src/runtime/storage/worker-store.js';
 import { FaultyWalFileSystem } from '../../../src/runtime/storage/faulty-wal-file.js';
+import { discardUnsynced } from '../../../src/runtime/storage/synced-state.js';
 import { bytes, delayMs, putMany, segmentFiles, storeOptions, tempDir, text, waitDurable } from './helpers.js';
 
 const preallocateBytes = 16 * 1024;
@@ -198,6 +199,36 @@ test('a simulated power loss in a preallocated segment turns unsynced bytes back
   t.true(data.length > records && isAllZero(data.subarray(records)), 'the file keeps its synced length, zeros after the synced records');
 
   const { store: reopened, recovery } = await WorkerStore.open(options);
+  t.like(recovery, { lastLsn: durable, tornTail: false, corruptRecord: false });
+  t.is(text(reopened.get(1, bytes('k-29'))), 'value-k-29');
+  t.is(reopened.get(1, bytes('unsynced')), undefined);
+  await reopened.close();
+});
+
+test('discardUnsynced leaves a preallocated segment its synced length, unsynced bytes zeroed', async (t) => {
+  const dir = await tempDir(t);
+  const files = new FaultyWalFileSystem();
+  const options = storeOptions(dir, { walPreallocateBytes: preallocateBytes, recordSyncedState: true });
+  const { store } = await WorkerStore.open({ ...options, files });
+  const durable = await putMany(store, 'k', 30);
+  files.failNextDatasync(1);
+  store.put(1, bytes('unsynced'), bytes('never acknowledged'));
+  await delayMs(50);
+  t.is(store.durableLsn, durable);
+  // What a SIGKILL leaves: the unsynced record is in the file, after the synced ones.
+  const killed = await tempDir(t);
+  await fsp.cp(dir, killed, { recursive: true });
+  await store.close();
+  const [before] = await segmentFiles(killed);
+  const sizeBefore = (await fsp.stat(before!)).size;
+
+  await discardUnsynced(killed);
+  const [segment] = await segmentFiles(killed);
+  const data = await fsp.readFile(segment!);
+  t.is(data.length, sizeBefore, 'the length the last sync made durable is kept');
+  const records = recordBytes(data);
+  t.true(isAllZero(data.subarray(records)), 'the unsynced record became zeros');
+  const { store: reopened, recovery } = await WorkerStore.open({ ...options, dir: killed });
   t.like(recovery, { lastLsn: durable, tornTail: false, corruptRecord: false });
   t.is(text(reopened.get(1, bytes('k-29'))), 'value-k-29');
   t.is(reopened.get(1, bytes('unsynced')), undefined);
