@@ -146,7 +146,7 @@ export class Wal {
     const last = this.segments.at(-1);
     assert(last === undefined || last.lastLsn < firstLsn, `segment ${firstLsn} overlaps ${last?.name}`);
     const segment: WalSegment = { name: segmentName(firstLsn), firstLsn, lastLsn: firstLsn - 1, bytes: 0, syncedBytes: 0 };
-    // No more zeros than the segment can still take: it rolls at segmentBytesMax.
+    // Never more zeros ahead than one whole segment holds: it rolls at segmentBytesMax.
     const preallocateBytes = Math.min(this.options.preallocateBytes, this.options.segmentBytesMax);
     const handle = await this.options.files.create(path.join(this.options.walDir, segment.name), { preallocateBytes });
     try {
