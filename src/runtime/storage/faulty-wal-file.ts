@@ -4,6 +4,7 @@
 // It is a test tool: production code only ever sees the WalFileSystem interface.
 
 import * as fsp from 'node:fs/promises';
+import { cutToSynced } from './synced-state.js';
 import { realWalFileSystem } from './wal-file.js';
 import type { WalCreateOptions, WalFileHandle, WalFileSystem } from './wal-file.js';
 
@@ -54,20 +55,7 @@ export class FaultyWalFileSystem implements WalFileSystem {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     let bytesDropped = 0;
     for (const [file, syncedBytes] of this.syncedBytesByFile) {
-      const stat = await fsp.stat(file).catch(() => undefined);
-      if (stat === undefined) continue;
-      const syncedLength = Math.max(syncedBytes, this.syncedLengthByFile.get(file) ?? syncedBytes);
-      const zeroUpTo = Math.min(stat.size, syncedLength);
-      if (zeroUpTo > syncedBytes) {
-        const handle = await fsp.open(file, 'r+');
-        try {
-          await handle.write(Buffer.alloc(zeroUpTo - syncedBytes), 0, zeroUpTo - syncedBytes, syncedBytes);
-        } finally {
-          await handle.close();
-        }
-      }
-      if (stat.size > syncedLength) await fsp.truncate(file, syncedLength);
-      bytesDropped += Math.max(0, stat.size - syncedBytes);
+      bytesDropped += await cutToSynced(file, syncedBytes, this.syncedLengthByFile.get(file) ?? syncedBytes);
     }
     return { bytesDropped };
   }

@@ -52,6 +52,30 @@ async function exists(file: string): Promise<boolean> {
 }
 
 /**
+ * Leaves `file` as a power loss would: its first `syncedBytes` bytes as they are, zeros from there
+ * up to `syncedLength` (the length a sync made durable; past the synced bytes in a preallocated
+ * segment, whose zeros were synced before the records that overwrote them were), nothing after.
+ * Both are clamped to the file's length. Returns the bytes dropped: the file's length past
+ * `syncedBytes`. A missing file is left missing.
+ */
+export async function cutToSynced(file: string, syncedBytes: number, syncedLength: number): Promise<number> {
+  const stat = await fsp.stat(file).catch(() => undefined);
+  if (stat === undefined) return 0;
+  const keptBytes = Math.min(stat.size, syncedBytes);
+  const keptLength = Math.min(stat.size, Math.max(keptBytes, syncedLength));
+  if (keptLength > keptBytes) {
+    const handle = await fsp.open(file, 'r+');
+    try {
+      await handle.write(Buffer.alloc(keptLength - keptBytes), 0, keptLength - keptBytes, keptBytes);
+    } finally {
+      await handle.close();
+    }
+  }
+  if (keptLength < stat.size) await fsp.truncate(file, keptLength);
+  return stat.size - keptBytes;
+}
+
+/**
  * Run by a test harness on the worker directory of a SIGKILLed node that ran with
  * recordSyncedState: truncates every WAL segment to its recorded synced length (a segment
  * wholly below the checkpoint stays whole; any other unrecorded one becomes empty; a preallocated
@@ -75,21 +99,9 @@ export async function discardUnsynced(dir: string): Promise<{ walBytesDropped: n
   for (const [index, segment] of segments.entries()) {
     const next = segments[index + 1];
     const whollyBelowCheckpoint = next !== undefined && next.firstLsn - 1 <= checkpointLsn;
-    const file = path.join(walDir, segment.name);
-    const { size } = await fsp.stat(file);
-    const keptBytes = Math.min(size, synced.segments[segment.name] ?? (whollyBelowCheckpoint ? size : 0));
+    const keptBytes = synced.segments[segment.name] ?? (whollyBelowCheckpoint ? Number.MAX_SAFE_INTEGER : 0);
     // A preallocated segment keeps the length its last sync made durable, its unsynced bytes zeros.
-    const keptLength = Math.min(size, Math.max(keptBytes, synced.lengths?.[segment.name] ?? keptBytes));
-    if (keptLength > keptBytes) {
-      const handle = await fsp.open(file, 'r+');
-      try {
-        await handle.write(Buffer.alloc(keptLength - keptBytes), 0, keptLength - keptBytes, keptBytes);
-      } finally {
-        await handle.close();
-      }
-    }
-    if (keptLength < size) await fsp.truncate(file, keptLength);
-    walBytesDropped += size - keptBytes;
+    walBytesDropped += await cutToSynced(path.join(walDir, segment.name), keptBytes, synced.lengths?.[segment.name] ?? keptBytes);
   }
 
   const lmdbDir = path.join(dir, lmdbDirName);
