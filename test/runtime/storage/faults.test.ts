@@ -55,6 +55,22 @@ test('a write error fails the store the same way', async (t) => {
   await store.close();
 });
 
+test('a full disk (ENOSPC from the kernel, by way of /dev/full) fails the store with the reason and acknowledges nothing', async (t) => {
+  const dir = await tempDir(t);
+  const { store } = await WorkerStore.open(storeOptions(dir));
+  // The first segment is created at the first append: make its name lead to a device on which
+  // every write fails with ENOSPC, as on a file system with no space left.
+  const segment = path.join(dir, 'wal', '0000000000000001.log');
+  await fsp.symlink('/dev/full', segment);
+  t.teardown(() => fsp.rm(segment, { force: true }));
+  const lsn = store.put(1, bytes('k'), bytes('v'));
+  await t.throwsAsync(waitDurable(store, lsn));
+  t.regex(store.failure ?? '', /ENOSPC/);
+  t.is(store.durableLsn, 0, 'nothing was acknowledged');
+  t.throws(() => store.put(1, bytes('k2'), bytes('v')), { message: /storage failed/ });
+  await store.close();
+});
+
 test('a simulated power loss keeps every write that was durable in fsync mode', async (t) => {
   const dir = await tempDir(t);
   const options = storeOptions(dir, { walSegmentBytesMax: 2048, commitBatchRecordsMax: 16 });
