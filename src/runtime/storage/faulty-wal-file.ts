@@ -18,8 +18,8 @@ export class FaultyWalFileSystem implements WalFileSystem {
   /** Durable length per file this double has written; files it never touched count as synced. */
   private readonly syncedBytesByFile = new Map<string, number>();
   /**
-   * A preallocated segment's file length at its last datasync: the datasync made that length
-   * durable, zeros past the appended bytes included. Absent when it equals the synced bytes.
+   * A segment's file length at its last datasync: the datasync made that length durable, a
+   * preallocated segment's zeros past the appended bytes included.
    */
   private readonly syncedLengthByFile = new Map<string, number>();
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -144,6 +144,7 @@ export class FaultyWalFileSystem implements WalFileSystem {
       datasync: () =>
         this.guard(async () => {
           const coveredBytes = appendedBytes;
+          const coveredLength = handle.length;
           if (this.datasyncFailuresPending > 0) {
             this.datasyncFailuresPending -= 1;
             throw ioError('injected fdatasync failure');
@@ -151,8 +152,7 @@ export class FaultyWalFileSystem implements WalFileSystem {
           await handle.datasync();
           if (this.syncedBytesByFile.has(file)) {
             this.syncedBytesByFile.set(file, coveredBytes);
-            // The WAL serializes its file operations: nothing was appended during the datasync.
-            this.syncedLengthByFile.set(file, (await fsp.stat(file)).size);
+            this.syncedLengthByFile.set(file, coveredLength);
           }
         }),
       get length() {
